@@ -102,6 +102,16 @@ describe('acquisition and report', () => {
     expect(message).not.toContain('\n');
   });
 
+  it('filters an injected GPU by the adapter info fields', async () => {
+    const gpu = (await import('webgpu')).create([]);
+    const own = await GpuRuntime.create({ gpu, adapter: 'LLVMpipe' });
+    expect(own.report.backend).toBe('unknown');
+    own.destroy();
+    const err = await GpuRuntime.create({ gpu, adapter: 'nvidia' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoAdapterError);
+    expect((err as Error).message).toMatch(/the adapter \(mesa \/ software \/ llvmpipe.*\) does not match 'nvidia'/);
+  });
+
   it('fails with NoAdapterError when a required feature is missing', async () => {
     const err = await GpuRuntime.create({ requiredFeatures: ['texture-compression-astc'] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NoAdapterError);

@@ -10,8 +10,9 @@ export interface GpuOptions {
   gpu?: GPU;
   powerPreference?: GPUPowerPreference;
   /**
-   * Adapter name filter (substring). In Node it is Dawn's `adapter=` flag, matched against
-   * the driver's adapter name; in browsers it is matched against the adapter info fields.
+   * Adapter name filter (substring). With Dawn it is the `adapter=` flag, matched against
+   * the driver's adapter name; otherwise (browsers, an injected `gpu`) it is matched,
+   * ignoring case, against the adapter info fields.
    */
   adapter?: string;
   /** Dawn backend (`vulkan`, `metal`, `d3d12`, `opengl`, …); Node only. */
@@ -92,6 +93,8 @@ export interface GpuSource {
   gpu: GPU;
   runtime: 'node' | 'browser';
   backend: string;
+  /** Whether Dawn already applied the adapter name filter. */
+  dawnFiltered: boolean;
 }
 
 /**
@@ -100,11 +103,11 @@ export interface GpuSource {
  * if it is garbage-collected under a live device).
  */
 export async function loadGpu(options: GpuOptions = {}): Promise<GpuSource> {
-  if (options.gpu) return { gpu: options.gpu, runtime: isNode ? 'node' : 'browser', backend: 'unknown' };
+  if (options.gpu) return { gpu: options.gpu, runtime: isNode ? 'node' : 'browser', backend: 'unknown', dawnFiltered: false };
   if (!isNode) {
     const gpu = (globalThis as { navigator?: Navigator }).navigator?.gpu;
     if (!gpu) throw new NoAdapterError('this browser does not expose navigator.gpu', { remedy: 'use a browser with WebGPU enabled' });
-    return { gpu, runtime: 'browser', backend: 'unknown' };
+    return { gpu, runtime: 'browser', backend: 'unknown', dawnFiltered: false };
   }
   // A variable specifier keeps bundlers from pulling the Node-only package into browser builds.
   const specifier = 'webgpu';
@@ -121,7 +124,7 @@ export async function loadGpu(options: GpuOptions = {}): Promise<GpuSource> {
   const flags = [...(options.dawnFlags ?? [])];
   if (options.backend) flags.push(`backend=${options.backend}`);
   if (options.adapter) flags.push(`adapter=${options.adapter}`);
-  return { gpu: dawn.create(flags), runtime: 'node', backend: dawnBackend(options) };
+  return { gpu: dawn.create(flags), runtime: 'node', backend: dawnBackend(options), dawnFiltered: true };
 }
 
 /** Requests an adapter, applying the name filter and the required-feature check. */
@@ -144,7 +147,7 @@ export async function requestAdapter(source: GpuSource, options: GpuOptions = {}
     throw new NoAdapterError(`WebGPU returned no adapter${where}`);
   }
   const info = adapter.info;
-  if (options.adapter && source.runtime === 'browser') {
+  if (options.adapter && !source.dawnFiltered) {
     const needle = options.adapter.toLowerCase();
     const fields = [info.vendor, info.architecture, info.device, info.description].join(' ').toLowerCase();
     if (!fields.includes(needle)) {

@@ -1,0 +1,54 @@
+/**
+ * The `gpurank` command. Argument handling only: each subcommand lives in
+ * `commands/` and calls into the library. Errors become one line on stderr and a
+ * non-zero exit code; set GPURANK_DEBUG=1 for the stack.
+ */
+import { Command, CommanderError } from 'commander';
+import { GpurankError } from '../errors.js';
+import { registerDoctor } from './commands/doctor.js';
+import { registerTokenize } from './commands/tokenize.js';
+import { registerEval } from './commands/eval.js';
+
+export function buildProgram(): Command {
+  const program = new Command('gpurank')
+    .description('Re-rank search results with cross-encoders on WebGPU')
+    .version('0.1.0')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerDoctor(program);
+  registerTokenize(program);
+  registerEval(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+/** Runs the CLI and resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander has already printed its one-line message; help and version exit 0.
+    return err.exitCode;
+  }
+  if (process.env.GPURANK_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  if (err instanceof GpurankError) {
+    process.stderr.write(`gpurank: ${err.message}\n`);
+    return 1;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e === 'object' && e.code === 'ENOENT' && e.path) {
+    process.stderr.write(`gpurank: no such file: ${e.path}\n`);
+    return 1;
+  }
+  process.stderr.write(`gpurank: unexpected error: ${e?.message ?? String(err)}\n`);
+  return 1;
+}

@@ -276,6 +276,12 @@ describe('device loss', () => {
     await own.reacquire();
     const [got, expected] = await saxpy(own, 300, -1.25);
     expect(Array.from(got)).toEqual(Array.from(expected));
+    // Re-acquiring a live runtime replaces its device too.
+    const before = own.device;
+    await own.reacquire();
+    expect(own.device).not.toBe(before);
+    const [again, reference] = await saxpy(own, 65, 3);
+    expect(Array.from(again)).toEqual(Array.from(reference));
     own.destroy();
   });
 

@@ -39,8 +39,9 @@ export class GpuRuntime {
   /** Adapter of the current device. */
   report: AdapterReport;
   private readonly options: GpuOptions;
-  /** Held for the whole device life: Dawn crashes when its instance is collected first. */
-  private source: GpuSource | undefined;
+  /** Held as long as the runtime: Dawn crashes when its instance is collected under a live device. */
+  private readonly source: GpuSource;
+  private destroyed = false;
   private current: GPUDevice;
   private pipelines: PipelineCache;
   private pending: Scoped[] = [];
@@ -84,7 +85,7 @@ export class GpuRuntime {
    * pipelines and bind groups of the old device are invalid afterwards.
    */
   async reacquire(): Promise<void> {
-    if (!this.source) throw new DeviceLostError('destroyed', 'the runtime was destroyed');
+    if (this.destroyed) throw new DeviceLostError('destroyed', 'the runtime was destroyed');
     if (!this.lostInfo) this.current.destroy();
     const adapter = await requestAdapter(this.source, this.options);
     const device = await requestDevice(adapter, this.options);
@@ -99,10 +100,10 @@ export class GpuRuntime {
 
   /** Destroys the device so the process can exit; the runtime is unusable afterwards. */
   destroy(): void {
-    if (!this.source) return;
+    if (this.destroyed) return;
+    this.destroyed = true;
     this.lostInfo ??= { reason: 'destroyed', message: 'the runtime was destroyed' };
     this.current.destroy();
-    this.source = undefined;
   }
 
   /** Creates a buffer; throws GpuLimitError / GpuOutOfMemoryError / GpuValidationError. */

@@ -147,7 +147,7 @@ export class GpuRuntime {
     try {
       return await this.pipelines.get(spec);
     } catch (err) {
-      await this.checkLost(device);
+      await this.checkLost(device, true);
       throw err;
     }
   }
@@ -220,8 +220,8 @@ export class GpuRuntime {
     try {
       // mapAsync resolves by polling the event loop, so map all buffers at once.
       const mapped = await Promise.allSettled(staging.map((s) => s.mapAsync(GPUMapMode.READ)));
-      await this.settle(device);
       const failed = mapped.find((m) => m.status === 'rejected');
+      await this.settle(device, failed !== undefined);
       if (failed) throw new GpuValidationError(`mapping a readback buffer failed: ${oneLine(String(failed.reason?.message ?? failed.reason))}`);
       // getMappedRange memory is detached by unmap(): copy it first.
       return staging.map((s) => s.getMappedRange().slice(0));
@@ -234,13 +234,13 @@ export class GpuRuntime {
   async sync(): Promise<void> {
     const device = this.device;
     await device.queue.onSubmittedWorkDone();
-    await this.settle(device);
+    await this.settle(device, false);
   }
 
-  private async settle(device: GPUDevice): Promise<void> {
+  private async settle(device: GPUDevice, afterFailure: boolean): Promise<void> {
     const errors = await Promise.all(this.pending);
     this.pending = [];
-    await this.checkLost(device);
+    await this.checkLost(device, afterFailure);
     const first = this.uncaptured.shift() ?? errors.find((e) => e !== null);
     this.uncaptured = [];
     if (first) throw first;
@@ -296,7 +296,7 @@ export class GpuRuntime {
   private async close(device: GPUDevice, oom: boolean, context: string, cleanup: () => void): Promise<void> {
     const err = await this.pop(device, oom, context);
     try {
-      await this.checkLost(device);
+      await this.checkLost(device, err !== null);
     } catch (lost) {
       cleanup();
       throw lost;
@@ -308,9 +308,10 @@ export class GpuRuntime {
   }
 
   /** Throws DeviceLostError if `device` (still the current one) has been lost. */
-  private async checkLost(device: GPUDevice): Promise<void> {
-    // device.lost resolves on a later turn than the failure it explains; give it one.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+  private async checkLost(device: GPUDevice, afterFailure: boolean): Promise<void> {
+    // After a failure, device.lost may resolve on a later turn than the failure it
+    // explains: give it one (only then, as it costs about a millisecond).
+    if (afterFailure) await new Promise((resolve) => setTimeout(resolve, 0));
     if (this.lostInfo && this.current === device) throw new DeviceLostError(this.lostInfo.reason, this.lostInfo.message);
   }
 

@@ -61,6 +61,16 @@ describe('gpurank doctor', () => {
     expectStatusMatchesCore(status, stderr, /^wasm core +loaded$/m.test(stdout));
   });
 
+  it('fails when the compute check gives wrong results (Dawn null backend)', () => {
+    const { status, stdout, stderr } = doctor(['--json', '--backend', 'null']);
+    const report = JSON.parse(stdout);
+    expect(report.adapter).toMatchObject({ backend: 'null', device: 'null-backend' });
+    expect(report.compute.ok).toBe(false);
+    expect(report.warnings).toContainEqual(expect.stringMatching(/^the compute check returned wrong values/));
+    expect(status).toBe(1);
+    expect(stderr.at(-1)).toBe('gpurank: the GPU compute check failed: results differ from the CPU reference');
+  });
+
   it('fails in one line with the remedy when no adapter matches --adapter', () => {
     const { status, stdout, stderr } = doctor(['--adapter', 'nonexistent']);
     expect(status).toBe(1);

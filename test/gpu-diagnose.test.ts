@@ -56,6 +56,7 @@ describe('software adapter detection', () => {
     expect(isSoftwareAdapter({ vendor: 'google', architecture: 'swiftshader', description: '' })).toBe(true);
     expect(isSoftwareAdapter({ vendor: 'microsoft', description: 'Microsoft Basic Render Driver' })).toBe(true);
     expect(isSoftwareAdapter({ ...hw, isFallbackAdapter: true })).toBe(true);
+    expect(isSoftwareAdapter({ vendor: '', architecture: '', device: 'null-backend', description: '' })).toBe(true);
   });
 
   it('warns only for software adapters', () => {

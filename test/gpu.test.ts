@@ -51,7 +51,7 @@ async function saxpy(rt: GpuRuntime, n: number, a: number): Promise<[Float32Arra
 
 let rt: GpuRuntime;
 beforeAll(async () => {
-  rt = await GpuRuntime.create({ optionalFeatures: ['shader-f16'] });
+  rt = await GpuRuntime.create({ optionalFeatures: ['shader-f16'], powerPreference: 'high-performance' });
 });
 afterAll(() => {
   // Lets the worker exit; the threads pool tolerates device teardown (environment notes).
@@ -110,6 +110,12 @@ describe('acquisition and report', () => {
     const err = await GpuRuntime.create({ gpu, adapter: 'nvidia' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NoAdapterError);
     expect((err as Error).message).toMatch(/the adapter \(mesa \/ software \/ llvmpipe.*\) does not match 'nvidia'/);
+  });
+
+  it('rejects an unknown Dawn backend as bad input', async () => {
+    const err = await GpuRuntime.create({ backend: 'bogus' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as Error).message).toMatch(/^unrecognised backend 'bogus'; Possible backends.*'vulkan'/);
   });
 
   it('fails with NoAdapterError when a required feature is missing', async () => {

@@ -3,6 +3,7 @@
  * browsers. The Dawn module is loaded with a dynamic import so browser bundles never
  * see a Node dependency.
  */
+import { InputError } from '../errors.js';
 import { NoAdapterError, oneLine } from './errors.js';
 
 export interface GpuOptions {
@@ -64,7 +65,8 @@ export const RAISED_LIMITS = [
   'maxUniformBufferBindingSize',
 ] as const;
 
-const SOFTWARE_NAMES = /lavapipe|llvmpipe|softpipe|swiftshader|basic render driver|\bwarp\b|software/i;
+// Dawn's null backend ("null-backend") runs nothing at all, so it is never hardware either.
+const SOFTWARE_NAMES = /lavapipe|llvmpipe|softpipe|swiftshader|basic render driver|\bwarp\b|software|null-backend/i;
 
 export function isSoftwareAdapter(info: {
   vendor?: string;
@@ -135,6 +137,7 @@ export async function requestAdapter(source: GpuSource, options: GpuOptions = {}
   } catch (cause) {
     // Dawn rejects, listing the adapters it has, when the name or backend filter matches nothing.
     const [head, list = ''] = String((cause as Error)?.message ?? cause).split(/Available adapters:/);
+    if (/unrecognised backend/.test(head)) throw new InputError(oneLine(head.replace(/\s*\n\s*/g, '; ')), { cause });
     const available = list
       .split('\n')
       .map((l) => l.replace(/^\s*\*\s*/, '').trim())

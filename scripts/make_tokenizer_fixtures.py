@@ -250,6 +250,19 @@ def main():
         for c in cases:
             f.write(json.dumps(c, ensure_ascii=False) + "\n")
 
+    # Raw material for `npm run bench -- tokenize`: real queries and abstracts, which the benchmark
+    # concatenates into ~300-word passages.
+    bench = {
+        "source": "Cranfield and CISI test collections (Glasgow IR group)",
+        "queries": rng.sample(queries, 150),
+        "passages": [
+            (d.get("title") or "") + " " + d["text"]
+            for d in rng.sample([d for d in corpus if d.get("text", "").strip()], 250)
+        ],
+    }
+    with open(os.path.join(OUT, "bench_texts.json"), "w", encoding="utf-8") as f:
+        json.dump(bench, f, ensure_ascii=False)
+
     errors = sum(1 for c in cases if "error" in c)
     agree = sum(1 for c in cases if c["slow_agrees"])
     untruncated_disagree = [

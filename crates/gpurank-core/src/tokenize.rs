@@ -17,7 +17,7 @@ use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
-use tokenizers::{AddedToken, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{AddedToken, PostProcessor, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 use wasm_bindgen::prelude::*;
 
 /// How a pair that is too long gets cut, as in `transformers`' `truncation=` argument.
@@ -80,11 +80,17 @@ impl Batch {
     }
 }
 
-/// A failure while encoding one row of a batch; `row` lets callers name the input line.
+/// A failure while encoding a batch; `row` (when one row is at fault) lets callers name the input line.
 #[derive(Debug, PartialEq, Eq)]
 pub struct EncodeError {
-    pub row: usize,
+    pub row: Option<usize>,
     pub message: String,
+}
+
+impl EncodeError {
+    fn batch(message: impl Into<String>) -> Self {
+        Self { row: None, message: message.into() }
+    }
 }
 
 #[derive(Debug)]
@@ -216,6 +222,10 @@ impl Encoder {
         Ok(())
     }
 
+    fn special_tokens(&self, pair: bool) -> usize {
+        self.tok.get_post_processor().map_or(0, |p| p.added_tokens(pair))
+    }
+
     /// Encodes `texts` (one sequence each) or, when `pairs`, consecutive (first, second) pairs.
     pub fn encode(
         &mut self,
@@ -224,13 +234,18 @@ impl Encoder {
         max_length: usize,
         truncation: Truncation,
     ) -> Result<Batch, EncodeError> {
-        if max_length == 0 {
-            return Err(EncodeError { row: 0, message: "max_length must be at least 1".into() });
-        }
         if pairs && texts.len() % 2 != 0 {
-            return Err(EncodeError { row: 0, message: "pairs need an even number of texts".into() });
+            return Err(EncodeError::batch("pairs need an even number of texts"));
         }
-        self.set_truncation(max_length, truncation).map_err(|message| EncodeError { row: 0, message })?;
+        // The crate computes `max_length - special tokens` unchecked: a smaller max_length panics in
+        // debug builds and gives rows longer than max_length in release ones (transformers included).
+        let specials = self.special_tokens(false).max(self.special_tokens(pairs));
+        if max_length < specials.max(1) {
+            return Err(EncodeError::batch(format!(
+                "max_length {max_length} is too small: it must be at least 1 and leave room for the {specials} special tokens"
+            )));
+        }
+        self.set_truncation(max_length, truncation).map_err(EncodeError::batch)?;
         let rows = if pairs { texts.len() / 2 } else { texts.len() };
         let mut batch = Batch { offsets: Vec::with_capacity(rows + 1), ..Default::default() };
         batch.offsets.push(0);
@@ -240,7 +255,7 @@ impl Encoder {
             } else {
                 self.tok.encode_fast(texts[row], true)
             };
-            let enc = encoded.map_err(|e| EncodeError { row, message: e.to_string() })?;
+            let enc = encoded.map_err(|e| EncodeError { row: Some(row), message: e.to_string() })?;
             batch.ids.extend_from_slice(enc.get_ids());
             batch.type_ids.extend_from_slice(enc.get_type_ids());
             batch.offsets.push(batch.ids.len() as u32);
@@ -354,7 +369,7 @@ impl WasmTokenizer {
         self.enc
             .encode(&texts, pairs, max_length as usize, strategy)
             .map(|b| b.pack())
-            .map_err(|e| fail(Some(e.row), &e.message))
+            .map_err(|e| fail(e.row, &e.message))
     }
 }
 
@@ -401,7 +416,7 @@ mod tests {
         let os = t.encode(&[q, d], true, 9, Truncation::OnlySecond).unwrap();
         assert_eq!(ids(&os, 0), vec![2, 8, 9, 10, 11, 3, 8, 9, 3]);
         let err = t.encode(&[q, d], true, 9, Truncation::OnlyFirst).unwrap_err();
-        assert_eq!(err.row, 0);
+        assert_eq!(err.row, Some(0));
         assert!(err.message.contains("too short"), "{}", err.message);
     }
 
@@ -411,7 +426,7 @@ mod tests {
         let b = t.encode(&["a b c d a b c d"], false, 4, Truncation::LongestFirst).unwrap();
         assert_eq!(ids(&b, 0), vec![2, 8, 9, 3]);
         let err = t.encode(&["x", "a b c d a b c d"], false, 4, Truncation::OnlySecond).unwrap_err();
-        assert_eq!(err.row, 1);
+        assert_eq!(err.row, Some(1));
     }
 
     #[test]
@@ -448,6 +463,11 @@ mod tests {
         assert!(Encoder::from_vocab(VOCAB, Some("{")).is_err());
         let mut t = tok();
         assert!(t.encode(&["a"], false, 0, Truncation::LongestFirst).is_err());
+        // Below the special-token count: refused for the whole batch, not a panic.
+        let err = t.encode(&["a"], false, 1, Truncation::LongestFirst).unwrap_err();
+        assert_eq!(err.row, None);
+        assert!(t.encode(&["a", "b"], true, 2, Truncation::LongestFirst).unwrap_err().message.contains("3 special"));
+        assert_eq!(t.encode(&["a", "b"], true, 3, Truncation::LongestFirst).unwrap().row(0).0, &[2, 3, 3]);
         assert!(t.encode(&["a"], true, 8, Truncation::LongestFirst).is_err());
         assert!(Truncation::parse("longest").is_err());
     }

@@ -1,19 +1,9 @@
 /** The doctor's GPU check, and software-adapter detection. */
 import { describe, expect, it } from 'vitest';
-import { create } from 'webgpu';
 import { diagnose, softwareWarning } from '../src/gpu/diagnose.js';
 import { isSoftwareAdapter, type AdapterReport } from '../src/gpu/index.js';
+import { forward, gpuWithDevice } from './gpu-forward.js';
 
-/** Forwards to `target`, binding methods to it so native receivers stay native. */
-function forward<T extends object>(target: T, overrides: Record<string | symbol, unknown>): T {
-  return new Proxy(target, {
-    get(t, key) {
-      if (key in overrides) return overrides[key];
-      const value = Reflect.get(t, key, t);
-      return typeof value === 'function' ? value.bind(t) : value;
-    },
-  });
-}
 
 describe('diagnose', () => {
   it('reports the software adapter and a passing compute check', async () => {
@@ -26,19 +16,14 @@ describe('diagnose', () => {
 
   it('flags a device that returns wrong results', async () => {
     // A device whose first queue submission (the check's dispatch) is silently dropped.
-    const gpu = create([]);
-    const adapter = (await gpu.requestAdapter())!;
     let dropped = false;
-    const faulty = forward(adapter, {
-      requestDevice: async (desc: GPUDeviceDescriptor) => {
-        const device = await adapter.requestDevice(desc);
-        const queue = forward(device.queue, {
-          submit: (buffers: GPUCommandBuffer[]) => (dropped ? device.queue.submit(buffers) : (dropped = true)),
-        });
-        return forward(device, { queue });
-      },
+    const gpu = await gpuWithDevice((device) => {
+      const queue = forward(device.queue, {
+        submit: (buffers: GPUCommandBuffer[]) => (dropped ? device.queue.submit(buffers) : (dropped = true)),
+      });
+      return forward(device, { queue });
     });
-    const d = await diagnose({ gpu: { requestAdapter: async () => faulty } as unknown as GPU });
+    const d = await diagnose({ gpu });
     expect(dropped).toBe(true);
     expect(d.compute.ok).toBe(false);
     expect(d.compute.maxAbsError).toBeGreaterThan(1);

@@ -14,6 +14,7 @@ import {
 } from '../src/gpu/index.js';
 import { fromGpuError } from '../src/gpu/errors.js';
 import { InputError } from '../src/errors.js';
+import { forward, gpuWithDevice } from './gpu-forward.js';
 
 const SAXPY = /* wgsl */ `
 override WG: u32 = 64u;
@@ -125,12 +126,9 @@ describe('acquisition and report', () => {
   });
 
   it('fails with NoAdapterError when the device request is refused', async () => {
-    const real = await (await import('webgpu')).create([]).requestAdapter();
-    const adapter = new Proxy(real!, {
-      get: (target, key) =>
-        key === 'requestDevice' ? () => Promise.reject(new Error('driver said no')) : Reflect.get(target, key, target),
-    });
-    const gpu = { requestAdapter: async () => adapter } as unknown as GPU;
+    const dawn = (await import('webgpu')).create([]);
+    const adapter = forward((await dawn.requestAdapter())!, { requestDevice: () => Promise.reject(new Error('driver said no')) });
+    const gpu = forward(dawn, { requestAdapter: async () => adapter });
     const err = await GpuRuntime.create({ gpu }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NoAdapterError);
     expect((err as Error).message).toMatch(/refused to create a device: driver said no/);
@@ -257,6 +255,22 @@ describe('typed errors', () => {
     await new Promise((r) => setTimeout(r, 20));
     await expect(rt.sync()).rejects.toThrow(/uncaptured GPU error/);
     await expect(rt.sync()).resolves.toBeUndefined();
+  });
+
+  it('reports a failed readback mapping as GpuValidationError', async () => {
+    const gpu = await gpuWithDevice((device) =>
+      forward(device, {
+        createBuffer: (desc: GPUBufferDescriptor) => {
+          const buffer = device.createBuffer(desc);
+          if (desc.usage & GPUBufferUsage.MAP_READ) buffer.mapAsync = () => Promise.reject(new Error('map refused'));
+          return buffer;
+        },
+      }),
+    );
+    const own = await GpuRuntime.create({ gpu });
+    const buf = await own.storageBuffer(new Float32Array(4));
+    await expect(own.read([buf])).rejects.toThrow(/^GPU validation error: mapping a readback buffer failed: map refused$/);
+    own.destroy();
   });
 
   it('maps out-of-memory errors to GpuOutOfMemoryError', () => {

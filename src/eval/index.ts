@@ -1,0 +1,2 @@
+export { parseQrels, parseRun, type Qrels, type Run } from './parse.js';
+export { evaluate, measureNames, Evaluation, type EvaluateOptions, type MeasureValue } from './evaluate.js';

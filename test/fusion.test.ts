@@ -71,3 +71,9 @@ describe('blend', () => {
     expect(() => blend([1], [1], { alpha: 0.5, normalization: 'softmax' as 'minmax' })).toThrow(/unknown normalization/);
   });
 });
+
+describe('rrf input checks', () => {
+  it('rejects a non-string id', () => {
+    expect(() => rrf([['a', 3 as unknown as string]])).toThrow(/list 0 holds a non-string id/);
+  });
+});

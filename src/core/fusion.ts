@@ -22,18 +22,28 @@ export interface FusedList {
 
 /** Reciprocal rank fusion of ranked lists of doc ids (each best first). k defaults to 60. */
 export function rrf(lists: ReadonlyArray<ReadonlyArray<string>>, options: { k?: number } = {}): FusedList {
-  const ids: string[] = [];
+  // Intern ids as numbers in first-appearance order (the core's tie rule keeps that order).
+  const interned = new Map<string, number>();
+  const names: string[] = [];
   const lengths = new Uint32Array(lists.length);
+  const flat = new Uint32Array(lists.reduce((n, l) => n + l.length, 0));
+  let at = 0;
   lists.forEach((list, i) => {
     lengths[i] = list.length;
     for (const id of list) {
       if (typeof id !== 'string') throw new InputError(`rrf: list ${i} holds a non-string id`, { code: 'BAD_FUSION_INPUT' });
-      ids.push(id);
+      let n = interned.get(id);
+      if (n === undefined) {
+        n = names.length;
+        interned.set(id, n);
+        names.push(id);
+      }
+      flat[at++] = n;
     }
   });
-  const fused = call(() => core().rrf(ids, lengths, options.k ?? 60));
+  const fused = call(() => core().rrf(flat, lengths, options.k ?? 60));
   try {
-    return { ids: fused.ids, scores: fused.scores };
+    return { ids: Array.from(fused.ids, (n) => names[n]), scores: fused.scores };
   } finally {
     fused.free();
   }

@@ -15,7 +15,8 @@
 //!   information and normalises to 0 throughout, under both methods.
 //! - A side with weight 0 (alpha = 0 or 1) is ignored entirely, NaNs included.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 
 use wasm_bindgen::prelude::*;
 
@@ -47,43 +48,28 @@ impl std::fmt::Display for FusionError {
 impl std::error::Error for FusionError {}
 
 /// Fused documents, best first.
-#[wasm_bindgen]
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fused {
-    ids: Vec<String>,
-    scores: Vec<f64>,
-}
-
-#[wasm_bindgen]
-impl Fused {
-    #[wasm_bindgen(getter)]
-    pub fn ids(&self) -> Vec<String> {
-        self.ids.clone()
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn scores(&self) -> Vec<f64> {
-        self.scores.clone()
-    }
+pub struct Fused<T> {
+    pub ids: Vec<T>,
+    pub scores: Vec<f64>,
 }
 
 /// Reciprocal rank fusion of any number of ranked lists of doc ids (best first).
-pub fn rrf<S: AsRef<str>>(lists: &[&[S]], k: f64) -> Result<Fused, FusionError> {
+pub fn rrf<T: Eq + Hash + Clone>(lists: &[&[T]], k: f64) -> Result<Fused<T>, FusionError> {
     if !k.is_finite() || k < 0.0 {
         return Err(FusionError::BadK(k));
     }
-    let mut slot: HashMap<&str, usize> = HashMap::new();
-    let mut ids: Vec<String> = Vec::new();
+    let mut slot: HashMap<&T, usize> = HashMap::new();
+    let mut ids: Vec<&T> = Vec::new();
     let mut scores: Vec<f64> = Vec::new();
     for list in lists {
-        let mut seen_here: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut seen_here: HashSet<&T> = HashSet::new();
         for (pos, id) in list.iter().enumerate() {
-            let id = id.as_ref();
             if !seen_here.insert(id) {
                 continue;
             }
             let i = *slot.entry(id).or_insert_with(|| {
-                ids.push(id.to_string());
+                ids.push(id);
                 scores.push(0.0);
                 ids.len() - 1
             });
@@ -95,6 +81,27 @@ pub fn rrf<S: AsRef<str>>(lists: &[&[S]], k: f64) -> Result<Fused, FusionError> 
         ids: order.as_slice().iter().map(|&i| ids[i as usize].clone()).collect(),
         scores: order.as_slice().iter().map(|&i| scores[i as usize]).collect(),
     })
+}
+
+/// RRF result for JS: interned ids (u32) best first, and their scores.
+#[wasm_bindgen]
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedIds {
+    ids: Vec<u32>,
+    scores: Vec<f64>,
+}
+
+#[wasm_bindgen]
+impl FusedIds {
+    #[wasm_bindgen(getter)]
+    pub fn ids(&self) -> Vec<u32> {
+        self.ids.clone()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn scores(&self) -> Vec<f64> {
+        self.scores.clone()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,20 +191,23 @@ pub fn blend(first: &[f64], rerank: &[f64], alpha: f64, method: Normalization) -
     Ok(Blended { scores, nan_count })
 }
 
-/// RRF from JS: the lists arrive flattened, with each list's length alongside.
+/// RRF from JS. Strings are costly to pass one by one, so the caller interns doc ids
+/// as u32 (in first-appearance order, which keeps the tie rule) and sends the lists
+/// flattened, with each list's length alongside.
 #[wasm_bindgen(js_name = rrf)]
-pub fn rrf_js(ids: Vec<String>, list_lengths: &[u32], k: f64) -> Result<Fused, JsError> {
+pub fn rrf_js(ids: &[u32], list_lengths: &[u32], k: f64) -> Result<FusedIds, JsError> {
     let total: u64 = list_lengths.iter().map(|&n| n as u64).sum();
     if total != ids.len() as u64 {
         return Err(JsError::new(&FusionError::BadListLengths.to_string()));
     }
-    let mut lists: Vec<&[String]> = Vec::with_capacity(list_lengths.len());
+    let mut lists: Vec<&[u32]> = Vec::with_capacity(list_lengths.len());
     let mut start = 0usize;
     for &n in list_lengths {
         lists.push(&ids[start..start + n as usize]);
         start += n as usize;
     }
-    rrf(&lists, k).map_err(|e| JsError::new(&e.to_string()))
+    let fused = rrf(&lists, k).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(FusedIds { ids: fused.ids, scores: fused.scores })
 }
 
 #[wasm_bindgen(js_name = blend)]

@@ -274,12 +274,14 @@ impl MeasureSet {
             return Ok(());
         }
         if let Some((family, kind)) = lookup(name) {
-            return self.merge(family, default_params(kind));
+            self.merge(family, default_params(kind));
+            return Ok(());
         }
         if let Some((base, list)) = name.split_once('.') {
             if let Some((family, kind)) = lookup(base) {
                 let params: Vec<&str> = list.split(',').collect();
-                return self.merge(family, parse_params(name, kind, &params)?);
+                self.merge(family, parse_params(name, kind, &params)?);
+                return Ok(());
             }
         }
         // `family_param`: the longest family name that is a prefix wins (relative_P_5 vs P_5).
@@ -288,18 +290,18 @@ impl MeasureSet {
             if kind == ParamKind::None {
                 continue;
             }
-            if name.len() > fname.len() + 1 && name.starts_with(fname) && name.as_bytes()[fname.len()] == b'_' {
-                if best.map_or(true, |(b, _, _)| fname.len() > b.len()) {
-                    best = Some((fname, family, kind));
-                }
+            let prefixed = name.len() > fname.len() + 1 && name.starts_with(fname) && name.as_bytes()[fname.len()] == b'_';
+            if prefixed && best.is_none_or(|(b, _, _)| fname.len() > b.len()) {
+                best = Some((fname, family, kind));
             }
         }
         let (fname, family, kind) = best.ok_or_else(|| MetricsError::UnknownMeasure(name.into()))?;
         let params = parse_params(name, kind, &[&name[fname.len() + 1..]])?;
-        self.merge(family, params)
+        self.merge(family, params);
+        Ok(())
     }
 
-    fn merge(&mut self, family: Family, params: Params) -> Result<(), MetricsError> {
+    fn merge(&mut self, family: Family, params: Params) {
         match (self.entries.get_mut(&family), params) {
             (None, p) => {
                 self.entries.insert(family, p);
@@ -320,11 +322,6 @@ impl MeasureSet {
             }
             _ => {}
         }
-        Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// The printed measure names, in order (per-query and summary-only ones alike).
@@ -549,7 +546,7 @@ impl Judged {
     fn ideal_gains(&self) -> Vec<f64> {
         let mut out = Vec::new();
         for g in (1..self.levels.len()).rev() {
-            out.extend(std::iter::repeat(g as f64).take(self.levels[g]));
+            out.extend(std::iter::repeat_n(g as f64, self.levels[g]));
         }
         out
     }
@@ -1036,7 +1033,7 @@ pub fn evaluate(qrels: &Qrels, run: &Run, measures: &MeasureSet, opts: &EvalOpti
     }
     let mut sums = sums.into_iter();
     let mut all = Vec::new();
-    for (family, _) in &measures.entries {
+    for family in measures.entries.keys() {
         let name = family_name(*family);
         match family {
             Family::Runid => all.push((name.to_string(), Value::Text(run.run_id.clone()))),

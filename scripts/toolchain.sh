@@ -10,8 +10,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 say() { printf '\033[1m[gpurank]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[gpurank] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# GPURANK_WASM_TOOLCHAIN=rust-web forces the Debian rustc-web path even where rustup has the target.
 rustup_has_wasm_target() {
-  command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown
+  [ "${GPURANK_WASM_TOOLCHAIN:-}" != rust-web ] && command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown
 }
 
 rust_web_ready() {

@@ -8,6 +8,7 @@ import { GpurankError } from '../errors.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerTokenize } from './commands/tokenize.js';
 import { registerEval } from './commands/eval.js';
+import { registerDemo } from './commands/demo.js';
 
 export function buildProgram(): Command {
   const program = new Command('gpurank')
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerTokenize(program);
   registerEval(program);
+  registerDemo(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

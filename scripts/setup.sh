@@ -26,7 +26,8 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "Node.js >= 20 is required, found $(node --version)"
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund
+  # onnxruntime-node (the benchmark's CPU peer) would otherwise try to download CUDA binaries.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 else
   say "npm dependencies are up to date"
 fi

@@ -17,7 +17,12 @@ use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
-use tokenizers::{AddedToken, PostProcessor, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+use tokenizers::{
+    AddedToken, Encoding, ModelWrapper, NormalizerWrapper, PostProcessor, PreTokenizerWrapper, Tokenizer,
+    TruncationDirection, TruncationParams, TruncationStrategy,
+};
+use tokenizers::Model;
+use std::hash::{BuildHasherDefault, Hasher};
 use wasm_bindgen::prelude::*;
 
 /// How a pair that is too long gets cut, as in `transformers`' `truncation=` argument.
@@ -97,6 +102,8 @@ impl EncodeError {
 pub struct Encoder {
     tok: Tokenizer,
     truncation: Option<(usize, Truncation)>,
+    /// Set when the pipeline is plain BERT: then ASCII texts skip the generic machinery.
+    ascii: Option<AsciiBert>,
 }
 
 impl Encoder {
@@ -204,7 +211,38 @@ impl Encoder {
         // A tokenizer.json may carry its own padding and truncation; both are set per call.
         tok.with_padding(None);
         let _ = tok.with_truncation(None);
-        Self { tok, truncation: None }
+        let ascii = AsciiBert::from_tokenizer(&tok);
+        Self { tok, truncation: None, ascii }
+    }
+
+    /// Whether ASCII texts take the fast path (exposed for tests and benchmarks).
+    pub fn has_ascii_fast_path(&self) -> bool {
+        self.ascii.is_some()
+    }
+
+    /// Turns the fast path off, so the crate does everything (to compare the two).
+    pub fn disable_ascii_fast_path(&mut self) {
+        self.ascii = None;
+    }
+
+    /// One row through the fast path when it applies to every text of the row, else the crate.
+    fn encode_row(&self, first: &str, second: Option<&str>, scratch: &mut Scratch) -> tokenizers::Result<Encoding> {
+        if let Some(fast) = &self.ascii {
+            if fast.applies(first) && second.is_none_or(|t| fast.applies(t)) {
+                // Like the crate, stop tokenizing a text once it has `max_length` tokens (whole
+                // words): the pair truncation below sees those capped lengths, not the full ones.
+                let (max_length, truncation) = self.truncation.unwrap_or((usize::MAX, Truncation::LongestFirst));
+                let first_limit = if truncation == Truncation::OnlySecond { usize::MAX } else { max_length };
+                let a = fast.encoding(first, 0, first_limit, scratch);
+                let b = second.map(|t| fast.encoding(t, 1, max_length, scratch));
+                // The crate's own truncation and template, so both paths cut and wrap alike.
+                return self.tok.post_process(a, b, true);
+            }
+        }
+        match second {
+            Some(t) => self.tok.encode_fast((first, t), true),
+            None => self.tok.encode_fast(first, true),
+        }
     }
 
     fn set_truncation(&mut self, max_length: usize, truncation: Truncation) -> Result<(), String> {
@@ -249,11 +287,12 @@ impl Encoder {
         let rows = if pairs { texts.len() / 2 } else { texts.len() };
         let mut batch = Batch { offsets: Vec::with_capacity(rows + 1), ..Default::default() };
         batch.offsets.push(0);
+        let mut scratch = Scratch::default();
         for row in 0..rows {
             let encoded = if pairs {
-                self.tok.encode_fast((texts[2 * row], texts[2 * row + 1]), true)
+                self.encode_row(texts[2 * row], Some(texts[2 * row + 1]), &mut scratch)
             } else {
-                self.tok.encode_fast(texts[row], true)
+                self.encode_row(texts[row], None, &mut scratch)
             };
             let enc = encoded.map_err(|e| EncodeError { row: Some(row), message: e.to_string() })?;
             batch.ids.extend_from_slice(enc.get_ids());
@@ -261,6 +300,185 @@ impl Encoder {
             batch.offsets.push(batch.ids.len() as u32);
         }
         Ok(batch)
+    }
+}
+
+/// BERT's pipeline (BertNormalizer with clean_text, BertPreTokenizer, WordPiece) for ASCII text,
+/// without the generic machinery's per-character Unicode table look-ups and alignment tracking,
+/// which cost most of the time. Only used where it provably matches: the text is ASCII (so
+/// accents, CJK and Unicode categories do not arise) and contains no added token. The crate
+/// handles every other text; tests compare the two on generated and real texts.
+#[derive(Debug)]
+struct AsciiBert {
+    vocab: HashMap<String, u32, BuildHasherDefault<FxHasher>>,
+    unk_id: u32,
+    prefix: String,
+    max_chars: usize,
+    /// Longest vocabulary entry in bytes: longer candidates cannot match.
+    max_token: usize,
+    lowercase: bool,
+    added: Vec<String>,
+}
+
+/// Buffers reused across texts of a batch.
+#[derive(Default)]
+struct Scratch {
+    word: Vec<u8>,
+    candidate: String,
+}
+
+impl AsciiBert {
+    fn from_tokenizer(tok: &Tokenizer) -> Option<Self> {
+        let lowercase = match tok.get_normalizer()? {
+            NormalizerWrapper::BertNormalizer(n) if n.clean_text => n.lowercase,
+            _ => return None,
+        };
+        if !matches!(tok.get_pre_tokenizer()?, PreTokenizerWrapper::BertPreTokenizer(_)) {
+            return None;
+        }
+        let ModelWrapper::WordPiece(wp) = tok.get_model() else { return None };
+        let vocab: HashMap<String, u32, BuildHasherDefault<FxHasher>> = wp.get_vocab().into_iter().collect();
+        let unk_id = *vocab.get(&wp.unk_token)?;
+        let max_token = vocab.keys().map(String::len).max().unwrap_or(0);
+        let mut added = Vec::new();
+        for t in tok.get_added_tokens_decoder().into_values() {
+            // Normalized added tokens match the normalized text; keep those cases on the crate.
+            if t.normalized {
+                return None;
+            }
+            added.push(t.content);
+        }
+        Some(Self {
+            vocab,
+            unk_id,
+            prefix: wp.continuing_subword_prefix.clone(),
+            max_chars: wp.max_input_chars_per_word,
+            max_token,
+            lowercase,
+            added,
+        })
+    }
+
+    fn applies(&self, text: &str) -> bool {
+        text.is_ascii() && !self.added.iter().any(|t| text.contains(t.as_str()))
+    }
+
+    /// The encoding the crate would produce before post-processing (ids and type ids are what
+    /// truncation and the template read; the rest is filled so lengths agree).
+    fn encoding(&self, text: &str, type_id: u32, limit: usize, scratch: &mut Scratch) -> Encoding {
+        let mut ids = Vec::with_capacity((text.len() / 4 + 1).min(limit.saturating_add(8)));
+        self.tokenize(text.as_bytes(), &mut ids, limit, scratch);
+        let n = ids.len();
+        Encoding::new(
+            ids,
+            vec![type_id; n],
+            vec![String::new(); n],
+            vec![None; n],
+            vec![(0, 0); n],
+            vec![0; n],
+            vec![1; n],
+            Vec::new(),
+            Default::default(),
+        )
+    }
+
+    /// Stops after the word that brings the count to `limit` or more.
+    fn tokenize(&self, text: &[u8], ids: &mut Vec<u32>, limit: usize, scratch: &mut Scratch) {
+        scratch.word.clear();
+        for &b in text {
+            match b {
+                // Whitespace (BertNormalizer maps it to ' '; BertPreTokenizer splits on it).
+                b' ' | b'\t' | b'\n' | b'\r' => self.flush_word(ids, scratch),
+                // Other ASCII controls (category Cc, incl. VT, FF and DEL) are removed by clean_text.
+                0..=0x1f | 0x7f => continue,
+                // ASCII punctuation becomes a word of its own.
+                b'!'..=b'/' | b':'..=b'@' | b'['..=b'`' | b'{'..=b'~' => {
+                    self.flush_word(ids, scratch);
+                    if ids.len() >= limit {
+                        return;
+                    }
+                    scratch.word.push(b);
+                    self.flush_word(ids, scratch);
+                }
+                _ => {
+                    scratch.word.push(if self.lowercase { b.to_ascii_lowercase() } else { b });
+                    continue;
+                }
+            }
+            if ids.len() >= limit {
+                return;
+            }
+        }
+        self.flush_word(ids, scratch);
+    }
+
+    /// WordPiece on one word: greedy longest match first, `##` continuations, [UNK] for the whole
+    /// word when a piece cannot be matched or the word is too long.
+    fn flush_word(&self, ids: &mut Vec<u32>, scratch: &mut Scratch) {
+        let word = &scratch.word;
+        if word.is_empty() {
+            return;
+        }
+        let mark = ids.len();
+        if word.len() > self.max_chars {
+            ids.push(self.unk_id);
+        } else {
+            let mut start = 0;
+            while start < word.len() {
+                let prefix = if start > 0 { self.prefix.len() } else { 0 };
+                let mut end = word.len().min(start + self.max_token.saturating_sub(prefix));
+                let mut found = None;
+                while end > start {
+                    let cand = &mut scratch.candidate;
+                    cand.clear();
+                    if start > 0 {
+                        cand.push_str(&self.prefix);
+                    }
+                    // ASCII bytes, so always valid UTF-8.
+                    cand.push_str(std::str::from_utf8(&word[start..end]).unwrap_or_default());
+                    if let Some(&id) = self.vocab.get(cand.as_str()) {
+                        found = Some(id);
+                        break;
+                    }
+                    end -= 1;
+                }
+                match found {
+                    Some(id) => {
+                        ids.push(id);
+                        start = end;
+                    }
+                    None => {
+                        ids.truncate(mark);
+                        ids.push(self.unk_id);
+                        break;
+                    }
+                }
+            }
+        }
+        scratch.word.clear();
+    }
+}
+
+/// FxHash (as in rustc): much cheaper than SipHash for the short keys of a vocabulary, and the
+/// keys are not attacker-chosen.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -480,6 +698,74 @@ mod tests {
         assert_eq!(ids(&b, 0), vec![2, 3]);
         assert_eq!(ids(&b, 2), vec![2, 3]);
         assert_eq!(b.row(4).0.len(), 512);
+    }
+
+    /// The ASCII fast path against the crate, on random ASCII (every byte class, long words,
+    /// special-token look-alikes) and on the real and edge texts of the parity fixtures.
+    #[test]
+    fn ascii_fast_path_matches_the_crate() {
+        let json = include_str!("../../../test/fixtures/tokenizer/bert-base-uncased/tokenizer.json");
+        let mut fast = Encoder::from_json(json).unwrap();
+        let mut slow = Encoder::from_json(json).unwrap();
+        assert!(fast.has_ascii_fast_path());
+        slow.disable_ascii_fast_path();
+
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let pieces = [
+            "the ", "Aerodynamic", "unwanted", "running", "x", "Q", "1999", "3.5", "don't", "##ing", "[CLS]", "[cls]",
+            "[SEP", "MASK]", "\t", "\n", "\r\n", " ", "  ", "\u{0}", "\u{1}", "\u{b}", "\u{c}", "\u{1f}", "\u{7f}",
+            "!", "\"", "#", "$", "%", "&", "'", "(", ")", "*", "+", ",", "-", ".", "/", ":", ";", "<", "=", ">",
+            "?", "@", "[", "\\", "]", "^", "_", "`", "{", "|", "}", "~", "supercalifragilistic", "zzqxj", "a",
+        ];
+        let mut texts: Vec<String> = (0..1500)
+            .map(|_| {
+                let n = (next() % 40) as usize;
+                let mut t: String = (0..n).map(|_| pieces[(next() % pieces.len() as u64) as usize]).collect();
+                if next() % 20 == 0 {
+                    t.push_str(&"ab".repeat(40 + (next() % 30) as usize)); // around the 100-char limit
+                }
+                t
+            })
+            .collect();
+        let cases = include_str!("../../../test/fixtures/tokenizer/cases.jsonl");
+        for line in cases.lines() {
+            let c: Value = serde_json::from_str(line).unwrap();
+            for k in ["text", "text_pair"] {
+                if let Some(t) = c.get(k).and_then(Value::as_str) {
+                    texts.push(t.to_string());
+                }
+            }
+        }
+        let ascii = texts.iter().filter(|t| fast.ascii.as_ref().unwrap().applies(t)).count();
+        assert!(ascii > 1200, "only {ascii} texts take the fast path");
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        for (max_length, strategy) in [(512, Truncation::LongestFirst), (16, Truncation::LongestFirst), (64, Truncation::OnlySecond)] {
+            assert_eq!(
+                fast.encode(&refs, false, max_length, Truncation::LongestFirst),
+                slow.encode(&refs, false, max_length, Truncation::LongestFirst)
+            );
+            // Pairs row by row, so a refused truncation in one row does not hide the others.
+            for pair in refs.chunks_exact(2) {
+                assert_eq!(fast.encode(pair, true, max_length, strategy), slow.encode(pair, true, max_length, strategy), "{pair:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_only_for_plain_bert_pipelines() {
+        assert!(tok().has_ascii_fast_path());
+        let mut json: Value = serde_json::from_str(&tok().tok.to_string(false).unwrap()).unwrap();
+        json["pre_tokenizer"] = serde_json::json!({"type": "Whitespace"});
+        assert!(!Encoder::from_json(&json.to_string()).unwrap().has_ascii_fast_path());
+        let mut json: Value = serde_json::from_str(&tok().tok.to_string(false).unwrap()).unwrap();
+        json["added_tokens"][0]["normalized"] = Value::Bool(true);
+        assert!(!Encoder::from_json(&json.to_string()).unwrap().has_ascii_fast_path());
     }
 
     #[test]

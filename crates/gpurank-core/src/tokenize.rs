@@ -18,10 +18,10 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
 use tokenizers::{
-    AddedToken, Encoding, ModelWrapper, NormalizerWrapper, PostProcessor, PreTokenizerWrapper, Tokenizer,
-    TruncationDirection, TruncationParams, TruncationStrategy,
+    AddedToken, Encoding, Model, ModelWrapper, NormalizedString, Normalizer, NormalizerWrapper, OffsetReferential,
+    OffsetType, PostProcessor, PreTokenizedString, PreTokenizer, PreTokenizerWrapper, Tokenizer, TruncationDirection,
+    TruncationParams, TruncationStrategy,
 };
-use tokenizers::Model;
 use std::hash::{BuildHasherDefault, Hasher};
 use wasm_bindgen::prelude::*;
 
@@ -102,8 +102,8 @@ impl EncodeError {
 pub struct Encoder {
     tok: Tokenizer,
     truncation: Option<(usize, Truncation)>,
-    /// Set when the pipeline is plain BERT: then ASCII texts skip the generic machinery.
-    ascii: Option<AsciiBert>,
+    /// Set when the pipeline is plain BERT: then texts skip the generic machinery.
+    fast: Option<FastBert>,
 }
 
 impl Encoder {
@@ -211,30 +211,30 @@ impl Encoder {
         // A tokenizer.json may carry its own padding and truncation; both are set per call.
         tok.with_padding(None);
         let _ = tok.with_truncation(None);
-        let ascii = AsciiBert::from_tokenizer(&tok);
-        Self { tok, truncation: None, ascii }
+        let fast = FastBert::from_tokenizer(&tok);
+        Self { tok, truncation: None, fast }
     }
 
-    /// Whether ASCII texts take the fast path (exposed for tests and benchmarks).
-    pub fn has_ascii_fast_path(&self) -> bool {
-        self.ascii.is_some()
+    /// Whether the BERT fast path is in use (exposed for tests and benchmarks).
+    pub fn has_fast_path(&self) -> bool {
+        self.fast.is_some()
     }
 
     /// Turns the fast path off, so the crate does everything (to compare the two).
-    pub fn disable_ascii_fast_path(&mut self) {
-        self.ascii = None;
+    pub fn disable_fast_path(&mut self) {
+        self.fast = None;
     }
 
     /// One row through the fast path when it applies to every text of the row, else the crate.
     fn encode_row(&self, first: &str, second: Option<&str>, scratch: &mut Scratch) -> tokenizers::Result<Encoding> {
-        if let Some(fast) = &self.ascii {
+        if let Some(fast) = &self.fast {
             if fast.applies(first) && second.is_none_or(|t| fast.applies(t)) {
                 // Like the crate, stop tokenizing a text once it has `max_length` tokens (whole
                 // words): the pair truncation below sees those capped lengths, not the full ones.
                 let (max_length, truncation) = self.truncation.unwrap_or((usize::MAX, Truncation::LongestFirst));
                 let first_limit = if truncation == Truncation::OnlySecond { usize::MAX } else { max_length };
-                let a = fast.encoding(first, 0, first_limit, scratch);
-                let b = second.map(|t| fast.encoding(t, 1, max_length, scratch));
+                let a = fast.encoding(first, 0, first_limit, scratch)?;
+                let b = second.map(|t| fast.encoding(t, 1, max_length, scratch)).transpose()?;
                 // The crate's own truncation and template, so both paths cut and wrap alike.
                 return self.tok.post_process(a, b, true);
             }
@@ -303,20 +303,22 @@ impl Encoder {
     }
 }
 
-/// BERT's pipeline (BertNormalizer with clean_text, BertPreTokenizer, WordPiece) for ASCII text,
-/// without the generic machinery's per-character Unicode table look-ups and alignment tracking,
-/// which cost most of the time. Only used where it provably matches: the text is ASCII (so
-/// accents, CJK and Unicode categories do not arise) and contains no added token. The crate
-/// handles every other text; tests compare the two on generated and real texts.
+/// BERT's pipeline (BertNormalizer with clean_text, BertPreTokenizer, WordPiece) without the
+/// generic machinery's added-token scan, alignment tracking and per-character Unicode table
+/// look-ups, which cost most of the time. ASCII whitespace always separates words in this
+/// pipeline, so a text is cut into runs at it: ASCII runs are handled byte by byte here, and runs
+/// with other characters go through the crate's own normalizer, pre-tokenizer and model. Only used
+/// for texts that contain no added token; tests compare it with the full crate path.
 #[derive(Debug)]
-struct AsciiBert {
+struct FastBert {
     vocab: HashMap<String, u32, BuildHasherDefault<FxHasher>>,
     unk_id: u32,
     prefix: String,
     max_chars: usize,
     /// Longest vocabulary entry in bytes: longer candidates cannot match.
     max_token: usize,
-    lowercase: bool,
+    normalizer: BertNormalizer,
+    model: WordPiece,
     added: Vec<String>,
 }
 
@@ -327,10 +329,10 @@ struct Scratch {
     candidate: String,
 }
 
-impl AsciiBert {
+impl FastBert {
     fn from_tokenizer(tok: &Tokenizer) -> Option<Self> {
-        let lowercase = match tok.get_normalizer()? {
-            NormalizerWrapper::BertNormalizer(n) if n.clean_text => n.lowercase,
+        let normalizer = match tok.get_normalizer()? {
+            NormalizerWrapper::BertNormalizer(n) if n.clean_text => *n,
             _ => return None,
         };
         if !matches!(tok.get_pre_tokenizer()?, PreTokenizerWrapper::BertPreTokenizer(_)) {
@@ -354,22 +356,23 @@ impl AsciiBert {
             prefix: wp.continuing_subword_prefix.clone(),
             max_chars: wp.max_input_chars_per_word,
             max_token,
-            lowercase,
+            normalizer,
+            model: wp.clone(),
             added,
         })
     }
 
     fn applies(&self, text: &str) -> bool {
-        text.is_ascii() && !self.added.iter().any(|t| text.contains(t.as_str()))
+        !self.added.iter().any(|t| text.contains(t.as_str()))
     }
 
     /// The encoding the crate would produce before post-processing (ids and type ids are what
     /// truncation and the template read; the rest is filled so lengths agree).
-    fn encoding(&self, text: &str, type_id: u32, limit: usize, scratch: &mut Scratch) -> Encoding {
+    fn encoding(&self, text: &str, type_id: u32, limit: usize, scratch: &mut Scratch) -> tokenizers::Result<Encoding> {
         let mut ids = Vec::with_capacity((text.len() / 4 + 1).min(limit.saturating_add(8)));
-        self.tokenize(text.as_bytes(), &mut ids, limit, scratch);
+        self.tokenize(text, &mut ids, limit, scratch)?;
         let n = ids.len();
-        Encoding::new(
+        Ok(Encoding::new(
             ids,
             vec![type_id; n],
             vec![String::new(); n],
@@ -379,45 +382,69 @@ impl AsciiBert {
             vec![1; n],
             Vec::new(),
             Default::default(),
-        )
+        ))
     }
 
-    /// Stops after the word that brings the count to `limit` or more.
-    fn tokenize(&self, text: &[u8], ids: &mut Vec<u32>, limit: usize, scratch: &mut Scratch) {
-        scratch.word.clear();
-        for &b in text {
-            match b {
-                // Whitespace (BertNormalizer maps it to ' '; BertPreTokenizer splits on it).
-                b' ' | b'\t' | b'\n' | b'\r' => self.flush_word(ids, scratch),
-                // Other ASCII controls (category Cc, incl. VT, FF and DEL) are removed by clean_text.
-                0..=0x1f | 0x7f => continue,
-                // ASCII punctuation becomes a word of its own.
-                b'!'..=b'/' | b':'..=b'@' | b'['..=b'`' | b'{'..=b'~' => {
-                    self.flush_word(ids, scratch);
-                    if ids.len() >= limit {
-                        return;
-                    }
-                    scratch.word.push(b);
-                    self.flush_word(ids, scratch);
-                }
-                _ => {
-                    scratch.word.push(if self.lowercase { b.to_ascii_lowercase() } else { b });
-                    continue;
-                }
-            }
-            if ids.len() >= limit {
-                return;
+    /// Stops after the word that brings the count to `limit` or more, as the crate does.
+    fn tokenize(&self, text: &str, ids: &mut Vec<u32>, limit: usize, scratch: &mut Scratch) -> tokenizers::Result<()> {
+        // Splitting bytes is safe: ASCII bytes never occur inside a multi-byte character.
+        for run in text.as_bytes().split(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+            let done = if run.is_ascii() {
+                self.ascii_run(run, ids, limit, scratch)
+            } else {
+                let run = std::str::from_utf8(run).map_err(|e| e.to_string())?;
+                self.unicode_run(run, ids, limit)?
+            };
+            if done {
+                break;
             }
         }
-        self.flush_word(ids, scratch);
+        Ok(())
     }
 
-    /// WordPiece on one word: greedy longest match first, `##` continuations, [UNK] for the whole
-    /// word when a piece cannot be matched or the word is too long.
-    fn flush_word(&self, ids: &mut Vec<u32>, scratch: &mut Scratch) {
+    fn ascii_run(&self, run: &[u8], ids: &mut Vec<u32>, limit: usize, scratch: &mut Scratch) -> bool {
+        scratch.word.clear();
+        for &b in run {
+            match b {
+                // Other ASCII controls (category Cc, incl. VT, FF and DEL) are removed by clean_text.
+                0..=0x1f | 0x7f => {}
+                // ASCII punctuation becomes a word of its own.
+                b'!'..=b'/' | b':'..=b'@' | b'['..=b'`' | b'{'..=b'~' => {
+                    if self.flush_word(ids, scratch) && ids.len() >= limit {
+                        return true;
+                    }
+                    scratch.word.push(b);
+                    if self.flush_word(ids, scratch) && ids.len() >= limit {
+                        return true;
+                    }
+                }
+                _ => scratch.word.push(if self.normalizer.lowercase { b.to_ascii_lowercase() } else { b }),
+            }
+        }
+        self.flush_word(ids, scratch) && ids.len() >= limit
+    }
+
+    fn unicode_run(&self, run: &str, ids: &mut Vec<u32>, limit: usize) -> tokenizers::Result<bool> {
+        let mut normalized = NormalizedString::from(run);
+        self.normalizer.normalize(&mut normalized)?;
+        let mut words = PreTokenizedString::from(normalized);
+        BertPreTokenizer.pre_tokenize(&mut words)?;
+        for (word, _, _) in words.get_splits(OffsetReferential::Original, OffsetType::None) {
+            ids.extend(self.model.tokenize(word)?.iter().map(|t| t.id));
+            if ids.len() >= limit {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// WordPiece on the buffered ASCII word: greedy longest match first, `##` continuations,
+    /// [UNK] for the whole word when a piece cannot be matched or the word is too long.
+    /// Returns whether there was a word.
+    fn flush_word(&self, ids: &mut Vec<u32>, scratch: &mut Scratch) -> bool {
         let word = &scratch.word;
         if word.is_empty() {
-            return;
+            return false;
         }
         let mark = ids.len();
         if word.len() > self.max_chars {
@@ -456,6 +483,7 @@ impl AsciiBert {
             }
         }
         scratch.word.clear();
+        true
     }
 }
 
@@ -700,15 +728,16 @@ mod tests {
         assert_eq!(b.row(4).0.len(), 512);
     }
 
-    /// The ASCII fast path against the crate, on random ASCII (every byte class, long words,
-    /// special-token look-alikes) and on the real and edge texts of the parity fixtures.
+    /// The fast path against the crate, on random text (every ASCII byte class, accents,
+    /// combining marks, CJK, emoji, Unicode spaces and punctuation, long words, special-token
+    /// look-alikes) and on the real and edge texts of the parity fixtures.
     #[test]
-    fn ascii_fast_path_matches_the_crate() {
+    fn fast_path_matches_the_crate() {
         let json = include_str!("../../../test/fixtures/tokenizer/bert-base-uncased/tokenizer.json");
         let mut fast = Encoder::from_json(json).unwrap();
         let mut slow = Encoder::from_json(json).unwrap();
-        assert!(fast.has_ascii_fast_path());
-        slow.disable_ascii_fast_path();
+        assert!(fast.has_fast_path());
+        slow.disable_fast_path();
 
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
@@ -722,6 +751,8 @@ mod tests {
             "[SEP", "MASK]", "\t", "\n", "\r\n", " ", "  ", "\u{0}", "\u{1}", "\u{b}", "\u{c}", "\u{1f}", "\u{7f}",
             "!", "\"", "#", "$", "%", "&", "'", "(", ")", "*", "+", ",", "-", ".", "/", ":", ";", "<", "=", ">",
             "?", "@", "[", "\\", "]", "^", "_", "`", "{", "|", "}", "~", "supercalifragilistic", "zzqxj", "a",
+            "café", "É", "e\u{301}", "\u{301}", "中文", "東", "😀", "👨‍👩‍👧", "\u{a0}", "\u{3000}", "\u{2003}", "\u{200b}",
+            "\u{feff}", "\u{fffd}", "\u{85}", "«", "—", "…", "¿", "İ", "ß", "ﬁ", "Ｆｕｌｌ", "Ωμέγα", "привет", "ا",
         ];
         let mut texts: Vec<String> = (0..1500)
             .map(|_| {
@@ -742,8 +773,8 @@ mod tests {
                 }
             }
         }
-        let ascii = texts.iter().filter(|t| fast.ascii.as_ref().unwrap().applies(t)).count();
-        assert!(ascii > 1200, "only {ascii} texts take the fast path");
+        let fast_texts = texts.iter().filter(|t| fast.fast.as_ref().unwrap().applies(t)).count();
+        assert!(fast_texts > 1200, "only {fast_texts} texts take the fast path");
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         for (max_length, strategy) in [(512, Truncation::LongestFirst), (16, Truncation::LongestFirst), (64, Truncation::OnlySecond)] {
             assert_eq!(
@@ -759,13 +790,13 @@ mod tests {
 
     #[test]
     fn fast_path_only_for_plain_bert_pipelines() {
-        assert!(tok().has_ascii_fast_path());
+        assert!(tok().has_fast_path());
         let mut json: Value = serde_json::from_str(&tok().tok.to_string(false).unwrap()).unwrap();
         json["pre_tokenizer"] = serde_json::json!({"type": "Whitespace"});
-        assert!(!Encoder::from_json(&json.to_string()).unwrap().has_ascii_fast_path());
+        assert!(!Encoder::from_json(&json.to_string()).unwrap().has_fast_path());
         let mut json: Value = serde_json::from_str(&tok().tok.to_string(false).unwrap()).unwrap();
         json["added_tokens"][0]["normalized"] = Value::Bool(true);
-        assert!(!Encoder::from_json(&json.to_string()).unwrap().has_ascii_fast_path());
+        assert!(!Encoder::from_json(&json.to_string()).unwrap().has_fast_path());
     }
 
     #[test]

@@ -11,7 +11,7 @@
  */
 import { InputError } from '../errors.js';
 import { toFloat64, type Scores } from './ranking.js';
-import { core } from './wasm.js';
+import { core, coreCall } from './wasm.js';
 
 export interface FusedList {
   /** Doc ids, best first. */
@@ -41,7 +41,7 @@ export function rrf(lists: ReadonlyArray<ReadonlyArray<string>>, options: { k?: 
       flat[at++] = n;
     }
   });
-  const fused = call(() => core().rrf(flat, lengths, options.k ?? 60));
+  const fused = coreCall('BAD_FUSION_INPUT', () => core().rrf(flat, lengths, options.k ?? 60));
   try {
     return { ids: Array.from(fused.ids, (n) => names[n]), scores: fused.scores };
   } finally {
@@ -67,7 +67,7 @@ export interface BlendResult {
 
 /** Linear blend of first-stage and re-ranker scores for the same items. */
 export function blend(first: Scores, rerank: Scores, options: BlendOptions): BlendResult {
-  const b = call(() => core().blend(toFloat64(first), toFloat64(rerank), options.alpha, options.normalization ?? 'minmax'));
+  const b = coreCall('BAD_FUSION_INPUT', () => core().blend(toFloat64(first), toFloat64(rerank), options.alpha, options.normalization ?? 'minmax'));
   try {
     return { scores: b.scores, nanCount: b.nanCount };
   } finally {
@@ -75,14 +75,3 @@ export function blend(first: Scores, rerank: Scores, options: BlendOptions): Ble
   }
 }
 
-/** The core throws plain Errors for bad arguments; surface them as InputErrors. */
-function call<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    if (err instanceof Error && !(err instanceof InputError)) {
-      throw new InputError(err.message, { code: 'BAD_FUSION_INPUT', cause: err });
-    }
-    throw err;
-  }
-}

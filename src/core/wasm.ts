@@ -2,7 +2,7 @@
  * Loads the Rust core (crates/gpurank-core, built by wasm-bindgen with `--target web`).
  * In Node the module bytes are read from disk; in browsers the glue fetches them itself.
  */
-import { WasmLoadError } from '../errors.js';
+import { InputError, WasmLoadError } from '../errors.js';
 
 export type Core = typeof import('../../crates/gpurank-core/pkg/gpurank_core.js');
 
@@ -47,4 +47,17 @@ export function loadCore(): Promise<Core> {
 export function core(): Core {
   if (!loaded) throw new WasmLoadError('the WASM core is not loaded yet: await loadCore() first');
   return loaded;
+}
+
+/**
+ * Calls into the core, which reports bad arguments as plain Errors (Rust `Err` strings);
+ * those become InputErrors with `code`.
+ */
+export function coreCall<T>(code: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof Error && !(err instanceof InputError)) throw new InputError(err.message, { code, cause: err });
+    throw err;
+  }
 }

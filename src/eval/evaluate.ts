@@ -6,7 +6,7 @@
  * trec_eval's `P.5,10` form, and the nicknames `official`, `all_trec` and `set`.
  */
 import { InputError } from '../errors.js';
-import { core } from '../core/wasm.js';
+import { core, coreCall } from '../core/wasm.js';
 import type { Qrels, Run } from './parse.js';
 
 export interface EvaluateOptions {
@@ -59,7 +59,7 @@ export class Evaluation {
 
 /** The printed names a measure selection expands to; throws on an unknown name. */
 export function measureNames(measures: readonly string[]): string[] {
-  return coreCall(() => core().measureNames([...measures]));
+  return coreCall('BAD_EVAL_INPUT', () => core().measureNames([...measures]));
 }
 
 export function evaluate(qrels: Qrels, run: Run, options: EvaluateOptions = {}): Evaluation {
@@ -90,20 +90,9 @@ export function evaluate(qrels: Qrels, run: Run, options: EvaluateOptions = {}):
     recipRankCutoff: options.recipRankCutoff,
     runId: run.runId,
   };
-  const json = coreCall(() =>
+  const json = coreCall('BAD_EVAL_INPUT', () =>
     core().evaluateRun(JSON.stringify(qrelRows), JSON.stringify(runRows), Float64Array.from(scores), JSON.stringify(opts)),
   );
   return new Evaluation(JSON.parse(json) as { perQuery: [string, Entry[]][]; all: Entry[] });
 }
 
-/** The core reports bad input (unknown measure, duplicate doc, nothing to evaluate) as plain Errors. */
-function coreCall<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    if (err instanceof Error && !(err instanceof InputError)) {
-      throw new InputError(err.message, { code: 'BAD_EVAL_INPUT', cause: err });
-    }
-    throw err;
-  }
-}

@@ -1,5 +1,5 @@
 /** `gpurank tokenize` end to end: spawns bin/gpurank.js (dist is built by `pretest`). */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +59,35 @@ describe('gpurank tokenize', () => {
     out.forEach((o, i) => expect(o.input_ids.length).toBe(Math.min(32, 4 + (i % 50))));
   });
 
+  it('answers each line as it arrives, without waiting for the end of input', async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/gpurank.js'), 'tokenize', '--model', MODEL], { cwd: ROOT });
+    let out = '';
+    const nextLine = () =>
+      new Promise<string>((resolve) => {
+        const check = () => {
+          const nl = out.indexOf('\n');
+          if (nl < 0) return;
+          child.stdout.off('data', onData);
+          const line = out.slice(0, nl);
+          out = out.slice(nl + 1);
+          resolve(line);
+        };
+        const onData = (chunk: Buffer) => {
+          out += chunk.toString('utf8');
+          check();
+        };
+        child.stdout.on('data', onData);
+        check();
+      });
+    child.stdin.write('{"text":"hello"}\n');
+    expect(JSON.parse(await nextLine()).input_ids).toEqual([101, 7592, 102]);
+    child.stdin.write('{"query":"hello","document":"world"}\n'); // stdin still open
+    expect(JSON.parse(await nextLine()).input_ids).toEqual([101, 7592, 102, 2088, 102]);
+    child.stdin.end();
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+  });
+
   it('reports bad JSON with its line number', () => {
     const r = gpurank(['tokenize', '--model', MODEL], '{"query":"a","document":"b"}\n{"query": oops}\n');
     expect(r.code).not.toBe(0);
@@ -81,6 +110,7 @@ describe('gpurank tokenize', () => {
     const r = gpurank(['tokenize', '--model', MODEL, '--max-length', '5', '--truncation', 'only_first'], input);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/^gpurank: <stdin>:2: Truncation error/);
+    expect(lines(r.stdout)).toEqual([{ input_ids: [101, 1037, 102, 1038, 102], token_type_ids: [0, 0, 0, 1, 1] }]);
   });
 
   it('fails in one line on a model dir without tokenizer files, and on bad flags', () => {

@@ -59,7 +59,16 @@ export async function tokenizeStream(
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
-    await write(output, encodeItems(tokenizer, batch, options));
+    let text: string;
+    try {
+      text = encodeItems(tokenizer, batch, options);
+    } catch (err) {
+      // Answer the lines before the refused one, as for a bad JSON line, then fail.
+      const before = err instanceof InputError && err.line !== undefined ? batch.filter((it) => it.line < err.line!) : [];
+      if (before.length > 0) await write(output, encodeItems(tokenizer, before, options));
+      throw err;
+    }
+    await write(output, text);
   };
   let next = lines.next();
   for (;;) {

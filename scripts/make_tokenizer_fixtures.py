@@ -3,8 +3,8 @@
 
 Run once by hand (the outputs are committed; tests never run Python):
 
-    python3 -m venv .venv-tok && .venv-tok/bin/pip install tokenizers==0.23.2 transformers
-    .venv-tok/bin/python scripts/make_tokenizer_fixtures.py /path/to/shared/data
+    python3 -m venv /tmp/venv-tok && /tmp/venv-tok/bin/pip install tokenizers==0.23.2 transformers==5.24.0
+    /tmp/venv-tok/bin/python scripts/make_tokenizer_fixtures.py /path/to/shared/data
 
 It builds a bert-base-uncased tokenizer.json from the WordPiece vocabulary with the `tokenizers`
 library, checks it against the 30 goldens, then records what transformers' fast BertTokenizer gives

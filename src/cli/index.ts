@@ -16,12 +16,13 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // Commander's own errors (unknown flag or command, missing option) get the same one-line form as ours.
+    .configureOutput({ outputError: (s, write) => write(`gpurank: ${s.trim().replace(/^error: /, '').replace(/\n+/g, ' ')}\n`) });
   registerDoctor(program);
   registerTokenize(program);
   registerEval(program);
   registerDemo(program);
-  for (const cmd of program.commands) cmd.exitOverride();
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
   return program;
 }
 

@@ -32,3 +32,40 @@ export async function writeJsonLine(value: unknown, out: NodeJS.WritableStream =
     await new Promise<void>((resolve) => out.once('drain', () => resolve()));
   }
 }
+
+const STALLED = Symbol('stalled');
+
+/**
+ * Groups JSON lines into batches: a batch ends when `maxBatch` lines are in it or when no further line is
+ * buffered yet, so piped files go through in large batches while interactive input is answered at once.
+ * Lines before a malformed one are yielded before its error is thrown.
+ */
+export async function* jsonLineBatches(
+  source: NodeJS.ReadableStream,
+  maxBatch: number,
+  name = '<stdin>',
+): AsyncGenerator<{ value: unknown; line: number }[]> {
+  const lines = readJsonLines(source, name)[Symbol.asyncIterator]();
+  let pending: { value: unknown; line: number }[] = [];
+  let next = lines.next();
+  for (;;) {
+    let r: Awaited<typeof next> | typeof STALLED;
+    try {
+      r = pending.length === 0
+        ? await next
+        : await Promise.race([next, new Promise<typeof STALLED>((res) => setImmediate(() => res(STALLED)))]);
+    } catch (err) {
+      if (pending.length > 0) yield pending;
+      throw err;
+    }
+    if (r === STALLED || pending.length >= maxBatch) {
+      yield pending;
+      pending = [];
+      if (r === STALLED) continue;
+    }
+    if (r.done) break;
+    pending.push(r.value);
+    next = lines.next();
+  }
+  if (pending.length > 0) yield pending;
+}

@@ -8,7 +8,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { InputError } from '../../errors.js';
 import { TokenizeError, Tokenizer, TRUNCATION_STRATEGIES, batchRow, type EncodeOptions, type TruncationStrategy } from '../../core/tokenizer.js';
-import { readJsonLines } from '../io.js';
+import { jsonLineBatches } from '../io.js';
 
 /** Most inputs per WASM call; bounds memory when stdin delivers a lot at once. */
 const MAX_BATCH = 1024;
@@ -44,8 +44,6 @@ function parsePositive(value: string): number {
   return n;
 }
 
-const STALLED = Symbol('stalled');
-
 /** Tokenizes every JSONL input of `input` to `output`, in order. */
 export async function tokenizeStream(
   tokenizer: Tokenizer,
@@ -53,48 +51,31 @@ export async function tokenizeStream(
   output: NodeJS.WritableStream,
   options: EncodeOptions = {},
 ): Promise<void> {
-  const lines = readJsonLines(input)[Symbol.asyncIterator]();
-  let pending: Item[] = [];
-  const flush = async () => {
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    let text: string;
-    try {
-      text = encodeItems(tokenizer, batch, options);
-    } catch (err) {
-      // Answer the lines before the refused one, as for a bad JSON line, then fail.
-      const before = err instanceof InputError && err.line !== undefined ? batch.filter((it) => it.line < err.line!) : [];
-      if (before.length > 0) await write(output, encodeItems(tokenizer, before, options));
-      throw err;
-    }
-    await write(output, text);
-  };
-  let next = lines.next();
-  for (;;) {
-    // While lines are already buffered, `next` settles before the macrotask below: keep gathering.
-    let r: Awaited<typeof next> | typeof STALLED;
-    let item: Item;
-    try {
-      r =
-        pending.length === 0
-          ? await next
-          : await Promise.race([next, new Promise<typeof STALLED>((res) => setImmediate(() => res(STALLED)))]);
-      if (r === STALLED) {
-        await flush();
-        continue;
+  for await (const lines of jsonLineBatches(input, MAX_BATCH)) {
+    const items: Item[] = [];
+    let bad: unknown;
+    for (const { value, line } of lines) {
+      try {
+        items.push(toItem(value, line));
+      } catch (err) {
+        bad = err;
+        break;
       }
-      if (r.done) break;
-      item = toItem(r.value.value, r.value.line);
-    } catch (err) {
-      await flush(); // everything before a bad line is still answered
-      throw err;
     }
-    pending.push(item);
-    next = lines.next();
-    if (pending.length >= MAX_BATCH) await flush();
+    if (items.length > 0) {
+      let text: string;
+      try {
+        text = encodeItems(tokenizer, items, options);
+      } catch (err) {
+        // Answer the lines before the refused one, as for a bad JSON line, then fail.
+        const before = err instanceof InputError && err.line !== undefined ? items.filter((it) => it.line < err.line!) : [];
+        if (before.length > 0) await write(output, encodeItems(tokenizer, before, options));
+        throw err;
+      }
+      await write(output, text);
+    }
+    if (bad !== undefined) throw bad; // everything before a bad line has been answered
   }
-  await flush();
 }
 
 function toItem(value: unknown, line: number): Item {

@@ -1,0 +1,216 @@
+/**
+ * Matmul with fused bias and activation: `y[m, n] = act(x[m, k] · w[n, k]ᵀ + b[n])`, the Linear
+ * layer of BERT with Hugging Face's [out, in] weight layout.
+ *
+ * Two kernels (entry points of `shaders/matmul.wgsl`):
+ * - `blocked`: each invocation keeps a block of outputs in registers, no workgroup memory. CPU
+ *   implementations (lavapipe, SwiftShader) run it fastest: barriers are expensive there.
+ * - `tiled`: classic workgroup-memory tiling, the usual shape for hardware GPUs.
+ * `auto` picks by adapter. Storage is f32 or f16; accumulation is always f32.
+ */
+import { GpurankError, InputError } from '../../errors.js';
+import { GpuError, type BufferBinding, type DispatchStep, type GpuRuntime } from '../../gpu/index.js';
+
+export type Activation = 'none' | 'gelu' | 'tanh';
+export type Dtype = 'f32' | 'f16';
+export type MatmulVariant = 'blocked' | 'tiled';
+
+export interface MatmulArgs {
+  /** [m, k] row-major activations. */
+  x: BufferBinding;
+  /** [n, k] row-major (HF Linear weight), usually a range of the flat params buffer. */
+  w: BufferBinding;
+  /** [n]. */
+  bias?: BufferBinding;
+  /** [m, n] output. f16 bindings must still be a multiple of 4 bytes long (pad odd sizes). */
+  y: BufferBinding;
+  m: number;
+  n: number;
+  k: number;
+  activation?: Activation;
+}
+
+export interface MatmulOptions {
+  dtype: Dtype;
+  variant?: 'auto' | MatmulVariant;
+}
+
+/** The adapter lacks a feature a kernel needs (e.g. `shader-f16` for f16 storage). */
+export class GpuFeatureError extends GpuError {
+  readonly feature: string;
+
+  constructor(feature: string, what: string) {
+    super(`${what} needs the GPU feature '${feature}', which this device does not have; use dtype f32`, { code: 'GPU_FEATURE_MISSING', statusCode: 500 });
+    this.feature = feature;
+  }
+}
+
+/** Throws GpuFeatureError unless the device can run kernels of `dtype`. */
+export function requireDtype(rt: Pick<GpuRuntime, 'hasFeature'>, dtype: Dtype, what: string): void {
+  if (dtype !== 'f32' && dtype !== 'f16') throw new InputError(`${what}: unknown dtype '${String(dtype)}' (expected f32 or f16)`);
+  if (dtype === 'f16' && !rt.hasFeature('shader-f16')) throw new GpuFeatureError('shader-f16', `${what} with dtype f16`);
+}
+
+const ACTIVATIONS: Record<Activation, number> = { none: 0, gelu: 1, tanh: 2 };
+
+/** Register block (outputs per invocation) of the blocked kernel, and its workgroup size. */
+export interface BlockConfig {
+  tm: number;
+  tn: number;
+  wg: number;
+}
+
+const DEFAULT_BLOCK: BlockConfig = { tm: 4, tn: 4, wg: 64 };
+/** Output tile of one workgroup of the tiled kernel (16 × 16 invocations, 4 × 4 outputs each). */
+const TILE = 64;
+
+let shaderSource: Promise<string> | undefined;
+
+/** The WGSL file, read once (from disk in Node, fetched in browsers). */
+function loadShader(): Promise<string> {
+  const url = new URL('../../../shaders/matmul.wgsl', import.meta.url);
+  shaderSource ??= (async () => {
+    if (typeof process !== 'undefined' && process.versions?.node) {
+      const [{ readFile }, { fileURLToPath }] = await Promise.all([import('node:fs/promises'), import('node:url')]);
+      return readFile(fileURLToPath(url), 'utf8');
+    }
+    const res = await fetch(url);
+    if (!res.ok) throw new GpurankError(`cannot fetch ${url.href}: HTTP ${res.status}`, { code: 'SHADER_LOAD' });
+    return res.text();
+  })();
+  shaderSource.catch(() => (shaderSource = undefined));
+  return shaderSource;
+}
+
+function prelude(dtype: Dtype, block: BlockConfig): string {
+  return `${dtype === 'f16' ? 'enable f16;\n' : ''}alias T = ${dtype};\nconst TM = ${block.tm}u;\nconst TN = ${block.tn}u;\n`;
+}
+
+export class Matmul {
+  readonly dtype: Dtype;
+  readonly variant: MatmulVariant;
+  readonly block: BlockConfig;
+  private readonly rt: GpuRuntime;
+  private readonly pipeline: GPUComputePipeline;
+  /** Bound in place of an absent bias (the binding is part of the layout either way). */
+  private readonly noBias: GPUBuffer;
+  private readonly uniforms = new Map<string, GPUBuffer>();
+
+  private constructor(rt: GpuRuntime, dtype: Dtype, variant: MatmulVariant, block: BlockConfig, pipeline: GPUComputePipeline, noBias: GPUBuffer) {
+    this.rt = rt;
+    this.dtype = dtype;
+    this.variant = variant;
+    this.block = block;
+    this.pipeline = pipeline;
+    this.noBias = noBias;
+  }
+
+  static async create(rt: GpuRuntime, opts: MatmulOptions & { block?: BlockConfig }): Promise<Matmul> {
+    const dtype = opts.dtype ?? 'f32';
+    requireDtype(rt, dtype, 'matmul');
+    const requested = opts.variant ?? 'auto';
+    if (!['auto', 'blocked', 'tiled'].includes(requested)) throw new InputError(`matmul: unknown variant '${String(requested)}' (expected auto, blocked or tiled)`);
+    const variant: MatmulVariant = requested === 'auto' ? (rt.report.software ? 'blocked' : 'tiled') : requested;
+    const block = opts.block ?? DEFAULT_BLOCK;
+    const code = prelude(dtype, block) + (await loadShader());
+    const pipeline = await rt.pipeline({
+      code,
+      entryPoint: variant === 'blocked' ? 'matmul_forward' : 'matmul_forward_tiled',
+      constants: variant === 'blocked' ? { WG: block.wg } : {},
+      label: `matmul_${variant}_${dtype}`,
+    });
+    const noBias = await rt.storageBuffer(16, { label: 'matmul no-bias' });
+    return new Matmul(rt, dtype, variant, block, pipeline, noBias);
+  }
+
+  /** One dispatch of the kernel; reusable as long as the bindings stay valid. */
+  step(args: MatmulArgs): DispatchStep {
+    const { m, n, k } = args;
+    for (const [name, v] of [['m', m], ['n', n], ['k', k]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new InputError(`matmul: ${name} = ${v} must be a positive integer`);
+    }
+    const activation = args.activation ?? 'none';
+    if (!(activation in ACTIVATIONS)) throw new InputError(`matmul: unknown activation '${String(activation)}' (expected none, gelu or tanh)`);
+    const flags = (args.bias ? 1 : 0) | (ACTIVATIONS[activation] << 1);
+    const key = `${m},${n},${k},${flags}`;
+    let uniform = this.uniforms.get(key);
+    if (!uniform) {
+      uniform = this.rt.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: `matmul params ${key}` });
+      this.rt.write(uniform, new Uint32Array([m, n, k, flags]));
+      this.uniforms.set(key, uniform);
+    }
+    const bindGroups = this.rt.bindGroup(this.pipeline, [args.x, args.w, args.bias ?? this.noBias, args.y, uniform]);
+    return { pipeline: this.pipeline, bindGroups, workgroups: this.workgroups(m, n) };
+  }
+
+  private workgroups(m: number, n: number): [number, number] {
+    if (this.variant === 'tiled') return [Math.ceil(n / TILE), Math.ceil(m / TILE)];
+    const { tm, tn, wg } = this.block;
+    const groups = Math.ceil((Math.ceil(m / tm) * Math.ceil(n / tn)) / wg);
+    // Split over y when one dimension cannot hold them all; the shader linearises (x, y).
+    const max = this.rt.limits.maxComputeWorkgroupsPerDimension;
+    if (groups <= max) return [groups, 1];
+    const rows = Math.ceil(groups / max);
+    return [Math.ceil(groups / rows), rows];
+  }
+}
+
+/** Exact GELU as in BERT: x · Φ(x) = x/2 · (1 + erf(x/√2)). */
+export function geluCpu(x: number): number {
+  return 0.5 * x * (1 + erf(x * Math.SQRT1_2));
+}
+
+/**
+ * erf in double precision: its Maclaurin series below |x| = 3 (terms shrink fast enough that the
+ * cancellation costs only a few digits), and a continued fraction for erfc above.
+ */
+export function erf(x: number): number {
+  const a = Math.abs(x);
+  if (Number.isNaN(x)) return NaN;
+  if (a < 3) {
+    // erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
+    let term = a;
+    let sum = a;
+    const a2 = a * a;
+    for (let i = 1; i < 100; i++) {
+      term *= -a2 / i;
+      const add = term / (2 * i + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    const v = (2 / Math.sqrt(Math.PI)) * sum;
+    return x < 0 ? -v : v;
+  }
+  if (a > 27) return Math.sign(x); // erfc(27) < 1e-300
+  // erfc(a) = exp(-a²)/√π · 1/(a + 1/2/(a + 1/(a + 3/2/(a + …)))), evaluated bottom-up.
+  let f = a;
+  for (let i = 60; i >= 1; i--) f = a + i / 2 / f;
+  const erfc = Math.exp(-a * a) / Math.sqrt(Math.PI) / f;
+  return x < 0 ? erfc - 1 : 1 - erfc;
+}
+
+/** The CPU reference: y[m, n] = act(Σ_k x[m, k] w[n, k] + b[n]), accumulated in double precision. */
+export function matmulCpu(
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array | undefined,
+  m: number,
+  n: number,
+  k: number,
+  activation: Activation = 'none',
+): Float32Array {
+  if (x.length < m * k) throw new InputError(`matmulCpu: x has ${x.length} elements, needs ${m}×${k}`);
+  if (w.length < n * k) throw new InputError(`matmulCpu: w has ${w.length} elements, needs ${n}×${k}`);
+  if (bias && bias.length < n) throw new InputError(`matmulCpu: bias has ${bias.length} elements, needs ${n}`);
+  const y = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = bias ? bias[j] : 0;
+      const xo = i * k;
+      const wo = j * k;
+      for (let t = 0; t < k; t++) s += x[xo + t] * w[wo + t];
+      y[i * n + j] = activation === 'gelu' ? geluCpu(s) : activation === 'tanh' ? Math.tanh(s) : s;
+    }
+  }
+  return y;
+}

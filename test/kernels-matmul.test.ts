@@ -1,0 +1,239 @@
+/**
+ * The matmul kernels (blocked and tiled, f32 and f16) against `matmulCpu` on the real adapter,
+ * for ragged shapes (primes, m = 1, k not a multiple of 4), with and without bias, each activation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GpuRuntime } from '../src/gpu/index.js';
+import { InputError } from '../src/errors.js';
+import { GpuFeatureError, Matmul, erf, geluCpu, matmulCpu, requireDtype, type Activation, type Dtype, type MatmulVariant } from '../src/model/kernels/matmul.js';
+
+let rt: GpuRuntime;
+beforeAll(async () => {
+  rt = await GpuRuntime.create({ optionalFeatures: ['shader-f16'] });
+});
+afterAll(() => rt?.destroy());
+
+/** Deterministic values in [-1, 1). */
+function values(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 31 - 1;
+  });
+}
+
+/** f32 → IEEE half bits, round to nearest even (normal range suffices for these values). */
+function toHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer)[0];
+  const sign = (u >>> 16) & 0x8000;
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  let mant = u & 0x7fffff;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    const half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (half + (rem > mid || (rem === mid && (half & 1)) ? 1 : 0));
+  }
+  if (exp >= 31) return sign | 0x7c00;
+  const half = (exp << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  return sign | (half + (rem > 0x1000 || (rem === 0x1000 && (half & 1)) ? 1 : 0));
+}
+
+function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/** Host data in the kernel's storage type, padded to 4 bytes; `exact` is what the GPU sees. */
+function encode(v: Float32Array, dtype: Dtype): { bytes: Uint8Array; exact: Float32Array } {
+  if (dtype === 'f32') return { bytes: new Uint8Array(v.buffer), exact: v };
+  const h = new Uint16Array(v.length + (v.length % 2));
+  v.forEach((x, i) => (h[i] = toHalf(x)));
+  return { bytes: new Uint8Array(h.buffer), exact: Float32Array.from(v, (_, i) => fromHalf(h[i])) };
+}
+
+function decode(buf: ArrayBuffer, n: number, dtype: Dtype): Float32Array {
+  if (dtype === 'f32') return new Float32Array(buf, 0, n);
+  const h = new Uint16Array(buf, 0, n);
+  return Float32Array.from(h, fromHalf);
+}
+
+interface Case {
+  m: number;
+  n: number;
+  k: number;
+  bias: boolean;
+  activation: Activation;
+}
+
+// m, n, k in 1..70: primes, k % 4 != 0, m = 1 (batch size 1), and exact tile multiples.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 37, 64],
+  [1, 64, 3],
+  [7, 13, 5],
+  [17, 31, 67],
+  [64, 64, 64],
+  [70, 3, 41],
+  [2, 70, 1],
+  [61, 59, 53],
+  [65, 66, 68],
+];
+const CASES: Case[] = SHAPES.flatMap(([m, n, k]) =>
+  [false, true].flatMap((bias) => (['none', 'gelu', 'tanh'] as Activation[]).map((activation) => ({ m, n, k, bias, activation }))),
+);
+
+/** Runs every case on one kernel in one submission and returns the worst error, per case. */
+async function runCases(variant: MatmulVariant, dtype: Dtype): Promise<{ c: Case; maxErr: number; tol: number }[]> {
+  const mm = await Matmul.create(rt, { dtype, variant });
+  expect(mm.variant).toBe(variant);
+  const prepared = await Promise.all(
+    CASES.map(async (c, i) => {
+      const x = encode(values(c.m * c.k, 3 * i + 1), dtype);
+      const w = encode(values(c.n * c.k, 3 * i + 2), dtype);
+      const b = encode(values(c.n, 3 * i + 3), dtype);
+      const ySize = c.m * c.n * (dtype === 'f32' ? 4 : 2);
+      const y = await rt.storageBuffer(ySize + (ySize % 4), { label: 'y' });
+      const step = mm.step({
+        x: await rt.storageBuffer(x.bytes),
+        w: await rt.storageBuffer(w.bytes),
+        bias: c.bias ? await rt.storageBuffer(b.bytes) : undefined,
+        y,
+        m: c.m,
+        n: c.n,
+        k: c.k,
+        activation: c.activation,
+      });
+      const expected = matmulCpu(x.exact, w.exact, c.bias ? b.exact : undefined, c.m, c.n, c.k, c.activation);
+      // Error scale: the sum of |terms| bounds the accumulation error of any summation order.
+      const scale = new Float32Array(c.m * c.n).map((_, ij) => {
+        const [r, col] = [Math.floor(ij / c.n), ij % c.n];
+        let s = c.bias ? Math.abs(b.exact[col]) : 0;
+        for (let t = 0; t < c.k; t++) s += Math.abs(x.exact[r * c.k + t] * w.exact[col * c.k + t]);
+        return s;
+      });
+      return { c, y, step, expected, scale };
+    }),
+  );
+  rt.dispatch(prepared.map((p) => p.step));
+  const outs = await rt.read(prepared.map((p) => p.y));
+  return prepared.map(({ c, expected, scale }, i) => {
+    const got = decode(outs[i], c.m * c.n, dtype);
+    // f32: ~1e-5 relative to the terms' magnitude; f16: the output's own rounding (2^-11) dominates.
+    const [rel, out] = dtype === 'f32' ? [1e-5, 1e-6] : [2e-4, 1e-3];
+    let maxErr = 0;
+    let tol = Infinity;
+    got.forEach((g, j) => {
+      const allowed = rel * (1 + scale[j]) + out * Math.abs(expected[j]);
+      const excess = Math.abs(g - expected[j]) / allowed;
+      if (!(excess <= maxErr)) [maxErr, tol] = [Number.isNaN(excess) ? Infinity : excess, allowed];
+    });
+    return { c, maxErr, tol };
+  });
+}
+
+describe.each([
+  ['blocked', 'f32'],
+  ['blocked', 'f16'],
+  ['tiled', 'f32'],
+  ['tiled', 'f16'],
+] as [MatmulVariant, Dtype][])('%s %s kernel', (variant, dtype) => {
+  it('matches matmulCpu for ragged shapes, with and without bias, each activation', async () => {
+    const results = await runCases(variant, dtype);
+    const bad = results.filter((r) => !(r.maxErr <= 1)).map((r) => `${JSON.stringify(r.c)}: ${r.maxErr.toFixed(2)}× tolerance ${r.tol.toExponential(1)}`);
+    expect(bad).toEqual([]);
+    expect(results).toHaveLength(CASES.length);
+  });
+});
+
+describe('variant choice and validation', () => {
+  it("'auto' picks the register-blocked kernel on a software adapter", async () => {
+    expect(rt.report.software).toBe(true);
+    expect((await Matmul.create(rt, { dtype: 'f32' })).variant).toBe('blocked');
+  });
+
+  it('refuses f16 on a device without shader-f16, with a typed error', async () => {
+    expect(() => requireDtype({ hasFeature: () => false }, 'f16', 'matmul')).toThrow(GpuFeatureError);
+    expect(() => requireDtype({ hasFeature: () => false }, 'f32', 'matmul')).not.toThrow();
+    const plain = await GpuRuntime.create();
+    try {
+      expect(plain.hasFeature('shader-f16')).toBe(false);
+      const err = await Matmul.create(plain, { dtype: 'f16' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GpuFeatureError);
+      expect(err).toMatchObject({ code: 'GPU_FEATURE_MISSING', feature: 'shader-f16' });
+      expect(String((err as Error).message)).toMatch(/shader-f16.*use dtype f32/);
+    } finally {
+      plain.destroy();
+    }
+  });
+
+  it('rejects unknown dtypes, variants, activations and non-positive sizes', async () => {
+    await expect(Matmul.create(rt, { dtype: 'f64' as Dtype })).rejects.toThrow(InputError);
+    await expect(Matmul.create(rt, { dtype: 'f32', variant: 'fast' as MatmulVariant })).rejects.toThrow(/unknown variant 'fast'/);
+    const mm = await Matmul.create(rt, { dtype: 'f32', variant: 'blocked' });
+    const buf = await rt.storageBuffer(64);
+    const args = { x: buf, w: buf, y: buf, m: 2, n: 2, k: 2 };
+    expect(() => mm.step({ ...args, activation: 'relu' as Activation })).toThrow(/unknown activation 'relu'/);
+    expect(() => mm.step({ ...args, m: 0 })).toThrow(InputError);
+    expect(() => mm.step({ ...args, k: 1.5 })).toThrow(/k = 1.5 must be a positive integer/);
+  });
+
+  it('matmulCpu rejects arrays shorter than the shape', () => {
+    expect(() => matmulCpu(new Float32Array(5), new Float32Array(6), undefined, 2, 2, 3)).toThrow(/x has 5 elements, needs 2×3/);
+    expect(() => matmulCpu(new Float32Array(6), new Float32Array(6), new Float32Array(1), 2, 2, 3)).toThrow(/bias has 1 elements/);
+  });
+});
+
+describe('CPU references', () => {
+  it('erf matches known values to 1e-12', () => {
+    const known: [number, number][] = [
+      [0, 0],
+      [0.1, 0.1124629160182849],
+      [0.5, 0.5204998778130465],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [2.9, 0.9999589021219005],
+      [3.5, 0.9999992569016276],
+      [5, 0.9999999999984626],
+      [-1.5, -0.9661051464753108],
+    ];
+    for (const [x, v] of known) expect(Math.abs(erf(x) - v)).toBeLessThan(1e-12);
+    // erfc in the continued-fraction range keeps its relative accuracy.
+    expect(Math.abs((1 + erf(-4)) / 1.541725790028002e-8 - 1)).toBeLessThan(1e-7);
+  });
+
+  it('geluCpu is x·Φ(x), the exact erf GELU', () => {
+    const known: [number, number][] = [
+      [0, 0],
+      [1, 0.8413447460685429],
+      [-1, -0.15865525393145707],
+      [0.5, 0.34573123063700656],
+      [2, 1.9544997361036416],
+      [-3, -0.0040496940948906],
+      [-5, -1.4332578593959696e-6],
+      [10, 10],
+    ];
+    for (const [x, v] of known) expect(Math.abs(geluCpu(x) - v)).toBeLessThanOrEqual(1e-7 * Math.max(1e-6, Math.abs(v)) + 1e-15);
+    // It is not the tanh approximation, which differs by ~1e-4 around |x| = 2.
+    const tanhApprox = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    expect(Math.abs(geluCpu(-2) - tanhApprox(-2))).toBeGreaterThan(5e-5);
+  });
+
+  it('matmulCpu computes a small Linear by hand', () => {
+    // x = [[1, 2]], w = [[3, 4], [5, 6]], b = [0.5, -20]: [1·3 + 2·4 + 0.5, 1·5 + 2·6 - 20] = [11.5, -3]
+    const y = matmulCpu(new Float32Array([1, 2]), new Float32Array([3, 4, 5, 6]), new Float32Array([0.5, -20]), 1, 2, 2);
+    expect(Array.from(y)).toEqual([11.5, -3]);
+    const t = matmulCpu(new Float32Array([1, 2]), new Float32Array([3, 4, 5, 6]), new Float32Array([0.5, -20]), 1, 2, 2, 'tanh');
+    expect(t[0]).toBe(Math.fround(Math.tanh(11.5)));
+    expect(t[1]).toBe(Math.fround(Math.tanh(-3)));
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * Multi-head scaled dot-product attention with key-padding masks from per-row lengths, softmax fused.
+ * Works on the batch's own padded length only: the dispatch is (ceil(length / WG), heads, batch).
+ */
+import { InputError } from '../../errors.js';
+import type { BufferBinding, DispatchStep, GpuRuntime } from '../../gpu/index.js';
+import { checkDtype, params, shaderSource, StepCache, type KernelOptions } from './common.js';
+
+export interface AttentionShape {
+  batch: number;
+  /** Padded length L. */
+  length: number;
+  heads: number;
+  headDim: number;
+}
+
+/**
+ * Where q, k and v live: element (b, l, h, c) of q is at (b * length + l) * stride + qOffset +
+ * h * headDim + c (likewise k, v). Separate [B, L, H] tensors: stride H, offsets 0 (the default);
+ * one fused [B, L, 3H] tensor: stride 3H, offsets 0, H, 2H.
+ */
+export interface QkvLayout {
+  stride: number;
+  qOffset: number;
+  kOffset: number;
+  vOffset: number;
+}
+
+const defaultLayout = (s: AttentionShape): QkvLayout => ({ stride: s.heads * s.headDim, qOffset: 0, kOffset: 0, vOffset: 0 });
+
+/** CPU reference; returns [batch, length, heads * headDim] with padded query rows zero. */
+export function attentionCpu(q: Float32Array, k: Float32Array, v: Float32Array, lengths: ArrayLike<number>, shape: AttentionShape, layout: QkvLayout = defaultLayout(shape)): Float32Array {
+  const { batch, length, heads, headDim } = shape;
+  const hidden = heads * headDim;
+  const { stride, qOffset, kOffset, vOffset } = layout;
+  const out = new Float32Array(batch * length * hidden);
+  const scale = 1 / Math.sqrt(headDim);
+  const scores = new Float64Array(length);
+  for (let b = 0; b < batch; b++) {
+    const len = Math.min(lengths[b], length);
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < len; i++) {
+        const qb = (b * length + i) * stride + qOffset + h * headDim;
+        let max = -Infinity;
+        for (let j = 0; j < len; j++) {
+          const kb = (b * length + j) * stride + kOffset + h * headDim;
+          let s = 0;
+          for (let c = 0; c < headDim; c++) s += q[qb + c] * k[kb + c];
+          scores[j] = s * scale;
+          max = Math.max(max, scores[j]);
+        }
+        let sum = 0;
+        for (let j = 0; j < len; j++) sum += scores[j] = Math.exp(scores[j] - max);
+        const o = (b * length + i) * hidden + h * headDim;
+        for (let c = 0; c < headDim; c++) {
+          let acc = 0;
+          for (let j = 0; j < len; j++) acc += scores[j] * v[(b * length + j) * stride + vOffset + h * headDim + c];
+          out[o + c] = acc / sum;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export interface AttentionArgs extends AttentionShape {
+  /** u32 [batch]. */
+  lengths: BufferBinding;
+  q: BufferBinding;
+  k: BufferBinding;
+  v: BufferBinding;
+  /** [batch, length, heads * headDim]; must not alias q, k or v. */
+  out: BufferBinding;
+  layout?: QkvLayout;
+}
+
+/** The largest head size the kernel keeps in registers (MAX_HEAD_DIM in attention.wgsl). */
+export const MAX_HEAD_DIM = 256;
+
+export class Attention {
+  static readonly WG = 32;
+
+  private constructor(
+    private readonly cache: StepCache,
+    readonly headDim: number,
+  ) {}
+
+  /** A kernel for one head size (a pipeline constant, so the per-head loops are unrolled). */
+  static async create(rt: GpuRuntime, { dtype, headDim }: KernelOptions & { headDim: number }): Promise<Attention> {
+    checkDtype(rt, dtype);
+    if (!Number.isInteger(headDim) || headDim < 1 || headDim > MAX_HEAD_DIM) {
+      throw new InputError(`attention head size must be an integer in 1..${MAX_HEAD_DIM}, got ${headDim}`);
+    }
+    const code = await shaderSource('attention', dtype);
+    const pipeline = await rt.pipeline({
+      code,
+      entryPoint: 'attention_forward',
+      constants: { WG: Attention.WG, HEAD_DIM: headDim },
+      label: `attention_forward ${dtype} d${headDim}`,
+    });
+    return new Attention(new StepCache(rt, pipeline), headDim);
+  }
+
+  step(a: AttentionArgs): DispatchStep {
+    if (a.headDim !== this.headDim) throw new InputError(`this attention kernel was built for head size ${this.headDim}, got ${a.headDim}`);
+    const { stride, qOffset, kOffset, vOffset } = a.layout ?? defaultLayout(a);
+    return this.cache.step(
+      params([a.batch, a.length, stride, qOffset, kOffset, vOffset, a.heads * a.headDim], [1 / Math.sqrt(a.headDim)]),
+      [a.lengths, a.q, a.k, a.v, a.out],
+      [Math.ceil(a.length / Attention.WG), a.heads, a.batch],
+    );
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * What the non-matmul kernels share: loading a WGSL file with its dtype prelude, f16 packing, and a
+ * cache of per-shape uniform buffers and bind groups so that `step()` stays synchronous.
+ */
+import { readFile } from 'node:fs/promises';
+import { InputError } from '../../errors.js';
+import type { BufferBinding, DispatchStep, GpuRuntime } from '../../gpu/index.js';
+
+export type Dtype = 'f32' | 'f16';
+
+export interface KernelOptions {
+  /** Storage type of activations and weights; arithmetic and accumulation are f32 either way. */
+  dtype: Dtype;
+}
+
+export const bytesPer = (dtype: Dtype): number => (dtype === 'f16' ? 2 : 4);
+
+export function checkDtype(rt: GpuRuntime, dtype: Dtype): void {
+  if (dtype !== 'f32' && dtype !== 'f16') throw new InputError(`dtype must be f32 or f16, got ${String(dtype)}`);
+  if (dtype === 'f16' && !rt.hasFeature('shader-f16')) {
+    throw new InputError('dtype f16 needs the shader-f16 feature, which this device lacks (create the runtime with optionalFeatures: ["shader-f16"])');
+  }
+}
+
+// Shaders ship in the package's shaders/ folder; src/model/kernels and dist/model/kernels are both
+// three levels below the package root.
+const SHADERS = new URL('../../../shaders/', import.meta.url);
+
+/** `shaders/<op>.wgsl` with the prelude that fixes the storage type `T`. */
+export async function shaderSource(op: string, dtype: Dtype): Promise<string> {
+  const code = await readFile(new URL(`${op}.wgsl`, SHADERS), 'utf8');
+  const prelude = dtype === 'f16' ? 'enable f16;\nalias T = f16;\n' : 'alias T = f32;\n';
+  return prelude + code;
+}
+
+// f16 bit patterns, round to nearest even (what the GPU's own f32 -> f16 conversion does).
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function toHalf(x: number): number {
+  f32[0] = x;
+  const bits = u32[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  const mant = bits & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    // Subnormal: shift the mantissa (with its implicit 1) into place, rounding to nearest even.
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let r = m >>> shift;
+    const rest = m & ((1 << shift) - 1);
+    if (rest > half || (rest === half && (r & 1))) r++;
+    return sign | r;
+  }
+  let r = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (r & 1))) r++;
+  return sign | r;
+}
+
+export function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 0x1f) return m ? NaN : sign * Infinity;
+  return sign * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Values as the bytes of a `dtype` storage buffer. */
+export function pack(values: ArrayLike<number>, dtype: Dtype): Float32Array | Uint16Array {
+  if (dtype === 'f32') return values instanceof Float32Array ? values : Float32Array.from(values);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = toHalf(values[i]);
+  return out;
+}
+
+/** The bytes of a `dtype` storage buffer as f32 values. */
+export function unpack(bytes: ArrayBuffer, dtype: Dtype, count?: number): Float32Array {
+  if (dtype === 'f32') return new Float32Array(bytes, 0, count ?? bytes.byteLength / 4);
+  const h = new Uint16Array(bytes, 0, count ?? bytes.byteLength / 2);
+  const out = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) out[i] = fromHalf(h[i]);
+  return out;
+}
+
+/** A binding of `count` elements of `dtype` at element `offset`, its size rounded up to 4 bytes. */
+export function elements(buffer: GPUBuffer, dtype: Dtype, offset: number, count: number): BufferBinding {
+  const bpe = bytesPer(dtype);
+  return { buffer, offset: offset * bpe, size: Math.ceil((count * bpe) / 4) * 4 };
+}
+
+const ids = new WeakMap<GPUBuffer, number>();
+let nextId = 0;
+
+function bindingKey(b: BufferBinding): string {
+  const { buffer, offset = 0, size } = 'buffer' in b ? b : { buffer: b };
+  let id = ids.get(buffer);
+  if (id === undefined) ids.set(buffer, (id = nextId++));
+  return `${id}:${offset}:${size ?? -1}`;
+}
+
+interface ShapeEntry {
+  uniform: GPUBuffer;
+  groups: Map<string, GPUBindGroup>;
+}
+
+/**
+ * Per-shape uniform buffers (binding 0) and bind groups of one pipeline. Uniforms are created
+ * synchronously (mapped at creation) so `step` needs no await; their errors surface through the
+ * runtime at the next read or sync. Least recently used shapes are evicted beyond `capacity`, so
+ * serving many batch shapes keeps memory bounded.
+ */
+export class StepCache {
+  private readonly entries = new Map<string, ShapeEntry>();
+
+  constructor(
+    private readonly rt: GpuRuntime,
+    readonly pipeline: GPUComputePipeline,
+    private readonly capacity = 64,
+  ) {}
+
+  /** A step with `params` (16-byte aligned words) at binding 0 and `bindings` from binding 1 on. */
+  step(params: ArrayBuffer, bindings: BufferBinding[], workgroups: DispatchStep['workgroups']): DispatchStep {
+    const key = Array.from(new Uint32Array(params)).join(',');
+    let entry = this.entries.get(key);
+    if (entry) {
+      this.entries.delete(key);
+    } else {
+      entry = { uniform: this.uniform(params), groups: new Map() };
+      if (this.entries.size >= this.capacity) {
+        const [oldKey, old] = this.entries.entries().next().value!;
+        this.entries.delete(oldKey);
+        // Work already submitted keeps the buffer alive until it finishes.
+        old.uniform.destroy();
+      }
+    }
+    this.entries.set(key, entry);
+    const groupKey = bindings.map(bindingKey).join('|');
+    let group = entry.groups.get(groupKey);
+    if (!group) {
+      group = this.rt.bindGroup(this.pipeline, [entry.uniform, ...bindings]);
+      entry.groups.set(groupKey, group);
+    }
+    return { pipeline: this.pipeline, bindGroups: group, workgroups };
+  }
+
+  private uniform(params: ArrayBuffer): GPUBuffer {
+    const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
+    const buffer = this.rt.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true, label: `${this.pipeline.label} params` });
+    new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(params));
+    buffer.unmap();
+    return buffer;
+  }
+}
+
+/** Uniform words: u32 fields, then f32 fields, padded to 16 bytes. */
+export function params(u: number[], f: number[] = []): ArrayBuffer {
+  const buf = new ArrayBuffer(Math.max(16, Math.ceil((u.length + f.length) / 4) * 16));
+  const view = new DataView(buf);
+  u.forEach((v, i) => view.setUint32(i * 4, v, true));
+  f.forEach((v, i) => view.setFloat32((u.length + i) * 4, v, true));
+  return buf;
+}
+
+/** Workgroup counts for `n` invocations of `wg`, spread over y when x would pass `max` per dimension. */
+export function grid(n: number, wg: number, max = 65535): [number, number] {
+  const groups = Math.ceil(n / wg);
+  if (groups <= max) return [groups, 1];
+  const y = Math.ceil(groups / max);
+  return [Math.ceil(groups / y), y];
+}

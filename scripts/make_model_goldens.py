@@ -12,7 +12,7 @@ What it writes:
 - models/tiny-bert/: a seeded random BertForSequenceClassification over the bert-base-uncased vocabulary
   (2 layers, hidden 32, 4 heads, intermediate 64, 1 label), stored in F16 to keep the fixture near 2 MB.
   The goldens are computed in float32 from exactly those f16-rounded weights, so they are exact for it.
-- models/small-vocab/{f32,f16,bf16,sharded}/: one small-vocabulary (512) cross-encoder with 2 labels,
+- models/small-vocab/{f32,f16,bf16,sharded}/: one small-vocabulary (128) cross-encoder with 2 labels,
   saved four ways to test the loader's dtypes and the sharded index; small-vocab/bi-encoder/: a BertModel
   with sentence-transformers modules.json (mean pooling + Normalize).
 - goldens/tiny-bert-logits.json: logits of ~50 (query, passage) pairs, hostile texts included, each run
@@ -207,7 +207,7 @@ def hidden_goldens(model, tok, cases):
 def make_small_vocab():
     base = os.path.join(MODELS, "small-vocab")
     shutil.rmtree(base, ignore_errors=True)
-    config = tiny_config(512, 64, 2)
+    config = tiny_config(128, 32, 2)
     config.id2label = {0: "irrelevant", 1: "relevant"}
     config.label2id = {"irrelevant": 0, "relevant": 1}
     model = randomize(BertForSequenceClassification(config), SEED + 1)
@@ -215,10 +215,10 @@ def make_small_vocab():
     # .half() and .to() convert in place: convert copies so every variant comes from the same f32 weights.
     copy.deepcopy(model).half().save_pretrained(os.path.join(base, "f16"), safe_serialization=True)
     copy.deepcopy(model).to(torch.bfloat16).save_pretrained(os.path.join(base, "bf16"), safe_serialization=True)
-    model.save_pretrained(os.path.join(base, "sharded"), safe_serialization=True, max_shard_size="60KB")
+    model.save_pretrained(os.path.join(base, "sharded"), safe_serialization=True, max_shard_size="30KB")
     assert os.path.exists(os.path.join(base, "sharded", "model.safetensors.index.json")), "sharding did not happen"
 
-    bi = randomize(BertModel(tiny_config(512, 64, 2)), SEED + 2)
+    bi = randomize(BertModel(tiny_config(128, 32, 2)), SEED + 2)
     bi_dir = os.path.join(base, "bi-encoder")
     bi.save_pretrained(bi_dir, safe_serialization=True)
     modules = [

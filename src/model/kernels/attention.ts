@@ -87,7 +87,7 @@ export class Attention {
 
   /** A kernel for one head size (a pipeline constant, so the per-head loops are unrolled). */
   static async create(rt: GpuRuntime, { dtype, headDim }: KernelOptions & { headDim: number }): Promise<Attention> {
-    checkDtype(rt, dtype);
+    checkDtype(rt, dtype, 'attention');
     if (!Number.isInteger(headDim) || headDim < 1 || headDim > MAX_HEAD_DIM) {
       throw new InputError(`attention head size must be an integer in 1..${MAX_HEAD_DIM}, got ${headDim}`);
     }
@@ -109,5 +109,10 @@ export class Attention {
       [a.lengths, a.q, a.k, a.v, a.out],
       [Math.ceil(a.length / Attention.WG), a.heads, a.batch],
     );
+  }
+
+  /** Frees the per-shape uniform buffers. */
+  destroy(): void {
+    this.cache.destroy();
   }
 }

@@ -3,10 +3,10 @@
  * cache of per-shape uniform buffers and bind groups so that `step()` stays synchronous.
  */
 import { readFile } from 'node:fs/promises';
-import { InputError } from '../../errors.js';
 import type { BufferBinding, DispatchStep, GpuRuntime } from '../../gpu/index.js';
+import { requireDtype, type Dtype } from './matmul.js';
 
-export type Dtype = 'f32' | 'f16';
+export type { Dtype };
 
 export interface KernelOptions {
   /** Storage type of activations and weights; arithmetic and accumulation are f32 either way. */
@@ -15,11 +15,9 @@ export interface KernelOptions {
 
 export const bytesPer = (dtype: Dtype): number => (dtype === 'f16' ? 2 : 4);
 
-export function checkDtype(rt: GpuRuntime, dtype: Dtype): void {
-  if (dtype !== 'f32' && dtype !== 'f16') throw new InputError(`dtype must be f32 or f16, got ${String(dtype)}`);
-  if (dtype === 'f16' && !rt.hasFeature('shader-f16')) {
-    throw new InputError('dtype f16 needs the shader-f16 feature, which this device lacks (create the runtime with optionalFeatures: ["shader-f16"])');
-  }
+/** InputError for an unknown dtype, GpuFeatureError for f16 on a device without `shader-f16`. */
+export function checkDtype(rt: GpuRuntime, dtype: Dtype, what: string): void {
+  requireDtype(rt, dtype, what);
 }
 
 // Shaders ship in the package's shaders/ folder; src/model/kernels and dist/model/kernels are both
@@ -148,6 +146,12 @@ export class StepCache {
       entry.groups.set(groupKey, group);
     }
     return { pipeline: this.pipeline, bindGroups: group, workgroups };
+  }
+
+  /** Frees the uniform buffers; later steps create them again. */
+  destroy(): void {
+    for (const entry of this.entries.values()) entry.uniform.destroy();
+    this.entries.clear();
   }
 
   private uniform(params: ArrayBuffer): GPUBuffer {

@@ -63,7 +63,7 @@ export class Embedding {
   private constructor(private readonly cache: StepCache) {}
 
   static async create(rt: GpuRuntime, { dtype }: KernelOptions): Promise<Embedding> {
-    checkDtype(rt, dtype);
+    checkDtype(rt, dtype, 'embedding');
     const code = await shaderSource('embedding', dtype);
     const pipeline = await rt.pipeline({ code, entryPoint: 'embedding_forward', constants: { WG: Embedding.WG }, label: `embedding_forward ${dtype}` });
     return new Embedding(new StepCache(rt, pipeline));
@@ -75,5 +75,10 @@ export class Embedding {
       [a.ids, a.typeIds, a.lengths, a.word, a.position, a.tokenType, a.gamma, a.beta, a.y],
       grid(a.batch * a.length, Embedding.WG),
     );
+  }
+
+  /** Frees the per-shape uniform buffers. */
+  destroy(): void {
+    this.cache.destroy();
   }
 }

@@ -43,7 +43,7 @@ export class LayerNorm {
   private constructor(private readonly cache: StepCache) {}
 
   static async create(rt: GpuRuntime, { dtype }: KernelOptions): Promise<LayerNorm> {
-    checkDtype(rt, dtype);
+    checkDtype(rt, dtype, 'layernorm');
     const code = await shaderSource('layernorm', dtype);
     const pipeline = await rt.pipeline({ code, entryPoint: 'layernorm_forward', constants: { WG: LayerNorm.WG }, label: `layernorm_forward ${dtype}` });
     return new LayerNorm(new StepCache(rt, pipeline));
@@ -52,5 +52,10 @@ export class LayerNorm {
   /** One dispatch; `y` must not alias `x` or `residual`. */
   step(a: LayerNormArgs): DispatchStep {
     return this.cache.step(params([a.rows, a.hidden], [a.eps]), [a.x, a.residual, a.gamma, a.beta, a.y], grid(a.rows, LayerNorm.WG));
+  }
+
+  /** Frees the per-shape uniform buffers. */
+  destroy(): void {
+    this.cache.destroy();
   }
 }

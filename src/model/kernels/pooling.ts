@@ -57,7 +57,7 @@ export class Pooling {
   ) {}
 
   static async create(rt: GpuRuntime, { dtype }: KernelOptions): Promise<Pooling> {
-    checkDtype(rt, dtype);
+    checkDtype(rt, dtype, 'pooling');
     const code = await shaderSource('pooling', dtype);
     const make = (entryPoint: string) => rt.pipeline({ code, entryPoint, constants: { WG: Pooling.WG }, label: `${entryPoint} ${dtype}` });
     const [cls, mean, norm] = await Promise.all(['pooling_cls_forward', 'pooling_mean_forward', 'pooling_normalize_forward'].map(make));
@@ -69,5 +69,12 @@ export class Pooling {
     const u = params([a.batch, a.length, a.hidden]);
     const pool = (a.mode === 'cls' ? this.cls : this.mean).step(u, [a.lengths, a.x, a.y], grid(a.batch * a.hidden, Pooling.WG));
     return a.normalize ? [pool, this.norm.step(u, [a.y], grid(a.batch, Pooling.WG))] : [pool];
+  }
+
+  /** Frees the per-shape uniform buffers. */
+  destroy(): void {
+    this.cls.destroy();
+    this.mean.destroy();
+    this.norm.destroy();
   }
 }

@@ -409,6 +409,8 @@ describe('loadModel: failures', () => {
     ['a Dense module', (d: string) => editJson(join(d, 'modules.json'), (m) => m.splice(2, 0, { idx: 2, name: '2', path: '2_Dense', type: 'sentence_transformers.models.Dense' })), 'MODEL_UNSUPPORTED', 'module 2 (sentence_transformers.models.Dense) is not supported'],
     ['no Pooling module', (d: string) => editJson(join(d, 'modules.json'), (m) => m.splice(1)), 'MODEL_UNSUPPORTED', 'needs a Transformer and a Pooling module'],
     ['a missing pooling config', (d: string) => rmSync(join(d, '1_Pooling', 'config.json')), 'MODEL_CONFIG_MISSING', '1_Pooling/config.json not found'],
+    ['a pooling dimension other than hidden_size', (d: string) => editJson(join(d, '1_Pooling', 'config.json'), (c) => (c.word_embedding_dimension = 384)), 'MODEL_CONFIG_INVALID', 'word_embedding_dimension 384 disagrees with hidden_size 32'],
+    ['a non-integer pooling dimension', (d: string) => editJson(join(d, '1_Pooling', 'config.json'), (c) => (c.word_embedding_dimension = '32')), 'MODEL_CONFIG_INVALID', 'word_embedding_dimension is not an integer'],
     ['modules.json not a list', (d: string) => writeFileSync(join(d, 'modules.json'), '{}'), 'MODEL_CONFIG_INVALID', 'expected a list of modules'],
     ['a module path leaving the directory', (d: string) => editJson(join(d, 'modules.json'), (m) => (m[1].path = '../1_Pooling')), 'MODEL_CONFIG_INVALID', 'module 1 needs'],
   ])('a bi-encoder with %s', async (_, edit, code, message) => {

@@ -67,6 +67,9 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   const modelDir = st ? join(dir, st.transformerPath) : dir;
   const config = readBertConfig(modelDir);
   const kind = modelKind(config, st !== undefined, join(modelDir, 'config.json'));
+  if (st?.dimension !== undefined && st.dimension !== config.hiddenSize) {
+    throw fail('MODEL_CONFIG_INVALID', `${st.poolingConfig}: word_embedding_dimension ${st.dimension} disagrees with hidden_size ${config.hiddenSize}`);
+  }
 
   const fileTensors = await readSafetensorsDir(modelDir);
   const byCanonical = new Map<string, SafetensorsTensor>();
@@ -142,6 +145,9 @@ function modelKind(config: BertConfig, sentenceTransformers: boolean, source: st
 interface SentenceTransformers {
   transformerPath: string;
   pooling: Pooling;
+  /** The Pooling config's `word_embedding_dimension`, when it has one. */
+  dimension?: number;
+  poolingConfig: string;
 }
 
 /** Reads `modules.json` (absent: not a sentence-transformers model) and the Pooling module's config. */
@@ -151,7 +157,7 @@ async function readSentenceTransformers(dir: string): Promise<SentenceTransforme
   if (modules === undefined) return undefined;
   if (!Array.isArray(modules)) throw fail('MODEL_CONFIG_INVALID', `${path}: expected a list of modules`);
   let transformerPath: string | undefined;
-  let pooling: Pooling | undefined;
+  let pooling: { mode: Pooling['mode']; dimension?: number; path: string } | undefined;
   let normalize = false;
   for (const [i, m] of modules.entries()) {
     const type = (m as { type?: unknown } | null)?.type;
@@ -173,10 +179,10 @@ async function readSentenceTransformers(dir: string): Promise<SentenceTransforme
   if (transformerPath === undefined || pooling === undefined) {
     throw fail('MODEL_UNSUPPORTED', `${path}: a bi-encoder needs a Transformer and a Pooling module`);
   }
-  return { transformerPath, pooling: { ...pooling, normalize } };
+  return { transformerPath, pooling: { mode: pooling.mode, normalize }, dimension: pooling.dimension, poolingConfig: pooling.path };
 }
 
-async function readPooling(dir: string): Promise<Pooling> {
+async function readPooling(dir: string): Promise<{ mode: Pooling['mode']; dimension?: number; path: string }> {
   const path = join(dir, 'config.json');
   const cfg = await readJson(path, false);
   if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw fail('MODEL_CONFIG_INVALID', `${path}: expected a JSON object`);
@@ -190,7 +196,11 @@ async function readPooling(dir: string): Promise<Pooling> {
       `${path}: pooling ${on.length ? on.join(' + ') : '(none set)'} is not supported: exactly one of pooling_mode_mean_tokens, pooling_mode_cls_token`,
     );
   }
-  return { mode: modes[on[0]], normalize: false };
+  const dimension = (cfg as Record<string, unknown>).word_embedding_dimension;
+  if (dimension !== undefined && (typeof dimension !== 'number' || !Number.isInteger(dimension))) {
+    throw fail('MODEL_CONFIG_INVALID', `${path}: word_embedding_dimension is not an integer`);
+  }
+  return { mode: modes[on[0]], dimension, path };
 }
 
 /** Parsed JSON of a file; undefined when it is absent and `optional`. */

@@ -2,13 +2,14 @@
 // q, k, v: element (b, l, head h, dim c) at (b * length + l) * stride + offset + h * HEAD_DIM + c, so
 // separate [B, L, H] buffers (stride H, offset 0) and one fused [B, L, 3H] buffer both work.
 // out: [B, L, heads * HEAD_DIM]. Keys l >= lengths[b] get no weight; padded query rows are zeros.
-// The dispatch covers only the batch's padded length: workgroups (ceil(length / WG), heads, batch).
-// The host prepends `alias T = f32|f16;` (and `enable f16;`). Scores, softmax and sums are f32.
+// The dispatch covers only the batch's padded length: workgroups (ceil(length / (4 * WG)), heads, batch).
+// The host prepends `alias T = f32|f16;` (and `enable f16;`) and `const HEAD_DIM: u32`, so the
+// per-head arrays are exactly one head long. Scores, softmax and sums are f32.
 //
-// One invocation per (query row, head): it keeps its query and output rows in registers and
-// streams the keys with a running max and sum, so there is no workgroup memory and no barrier
-// (barriers are expensive on CPU drivers); the invocations of a workgroup read the same key row
-// at the same time, which caches well everywhere.
+// Each invocation owns four consecutive query rows of one head, kept as vec4s across the rows: every
+// key and value element it loads (the same for the whole workgroup, so a scalar load on SIMD CPU
+// drivers) feeds four rows at once. The keys stream through a running max and sum; there is no
+// workgroup memory and no barrier (barriers are expensive on CPU drivers).
 
 struct Params {
   batch: u32,
@@ -28,61 +29,54 @@ struct Params {
 @group(0) @binding(4) var<storage, read> v: array<T>;
 @group(0) @binding(5) var<storage, read_write> out: array<T>;
 
-override WG: u32 = 32u;
-// A pipeline constant, so the loops over it have a fixed trip count and the rows stay in registers.
-override HEAD_DIM: u32 = 64u;
-const MAX_HEAD_DIM: u32 = 256u;
+override WG: u32 = 8u;
 
 @compute @workgroup_size(WG)
 fn attention_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let i = wg.x * WG + lid.x;
+  let i0 = (wg.x * WG + lid.x) * 4u;
   let h = wg.y;
   let b = wg.z;
-  if (i >= p.length) {
+  if (i0 >= p.length) {
     return;
   }
   let len = min(lengths[b], p.length);
-  let o = (b * p.length + i) * p.out_stride + h * HEAD_DIM;
-  if (i >= len) {
-    for (var c = 0u; c < HEAD_DIM; c++) {
-      out[o + c] = T(0.0);
-    }
-    return;
-  }
-  var qr: array<f32, MAX_HEAD_DIM>;
-  var acc: array<f32, MAX_HEAD_DIM>;
-  let qb = (b * p.length + i) * p.stride + p.q_offset + h * HEAD_DIM;
-  for (var c = 0u; c < HEAD_DIM; c++) {
-    qr[c] = f32(q[qb + c]) * p.scale;
-    acc[c] = 0.0;
-  }
-  var m = -3.0e38;
-  var sum = 0.0;
   let row0 = b * p.length;
+  // Rows past the row's length are computed on a valid row's data (no garbage in) and written as 0.
+  let rows = min(vec4u(i0, i0 + 1u, i0 + 2u, i0 + 3u), vec4u(max(len, 1u) - 1u));
+  var qr: array<vec4<f32>, HEAD_DIM>;
+  var acc: array<vec4<f32>, HEAD_DIM>;
+  let qb = (vec4u(row0) + rows) * p.stride + vec4u(p.q_offset + h * HEAD_DIM);
+  for (var c = 0u; c < HEAD_DIM; c++) {
+    qr[c] = vec4<f32>(f32(q[qb.x + c]), f32(q[qb.y + c]), f32(q[qb.z + c]), f32(q[qb.w + c])) * p.scale;
+    acc[c] = vec4<f32>(0.0);
+  }
+  var m = vec4<f32>(-3.0e38);
+  var sum = vec4<f32>(0.0);
   for (var j = 0u; j < len; j++) {
     let kb = (row0 + j) * p.stride + p.k_offset + h * HEAD_DIM;
-    var s = 0.0;
+    var s = vec4<f32>(0.0);
     for (var c = 0u; c < HEAD_DIM; c++) {
       s += qr[c] * f32(k[kb + c]);
     }
-    if (s > m) {
-      // A new maximum: rescale what was summed so far (exp(-huge) is 0 for the first key).
-      let a = exp(m - s);
-      sum *= a;
-      for (var c = 0u; c < HEAD_DIM; c++) {
-        acc[c] *= a;
-      }
-      m = s;
-    }
-    let e = exp(s - m);
-    sum += e;
+    // Rescale what was summed so far when the max grows (exp(-huge) = 0 at the first key).
+    let mx = max(m, s);
+    let a = exp(m - mx);
+    let e = exp(s - mx);
+    m = mx;
+    sum = sum * a + e;
     let vb = (row0 + j) * p.stride + p.v_offset + h * HEAD_DIM;
     for (var c = 0u; c < HEAD_DIM; c++) {
-      acc[c] += e * f32(v[vb + c]);
+      acc[c] = acc[c] * a + e * f32(v[vb + c]);
     }
   }
-  let inv = 1.0 / sum;
-  for (var c = 0u; c < HEAD_DIM; c++) {
-    out[o + c] = T(acc[c] * inv);
+  let inv = select(vec4<f32>(0.0), 1.0 / sum, vec4u(i0, i0 + 1u, i0 + 2u, i0 + 3u) < vec4u(len));
+  for (var t = 0u; t < 4u; t++) {
+    let i = i0 + t;
+    if (i < p.length) {
+      let o = (row0 + i) * p.out_stride + h * HEAD_DIM;
+      for (var c = 0u; c < HEAD_DIM; c++) {
+        out[o + c] = T(acc[c][t] * inv[t]);
+      }
+    }
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Multi-head scaled dot-product attention with key-padding masks from per-row lengths, softmax fused.
- * Works on the batch's own padded length only: the dispatch is (ceil(length / WG), heads, batch).
+ * Works on the batch's own padded length only: the dispatch is (ceil(length / (4 WG)), heads, batch).
  */
 import { InputError } from '../../errors.js';
 import type { BufferBinding, DispatchStep, GpuRuntime } from '../../gpu/index.js';
@@ -74,28 +74,30 @@ export interface AttentionArgs extends AttentionShape {
   layout?: QkvLayout;
 }
 
-/** The largest head size the kernel keeps in registers (MAX_HEAD_DIM in attention.wgsl). */
+/** The largest head size accepted: the kernel keeps 8 × headDim floats per invocation. */
 export const MAX_HEAD_DIM = 256;
 
 export class Attention {
-  static readonly WG = 32;
+  static readonly WG = 8;
+  /** Query rows per invocation (the vec4 lanes in attention.wgsl). */
+  static readonly ROWS = 4;
 
   private constructor(
     private readonly cache: StepCache,
     readonly headDim: number,
   ) {}
 
-  /** A kernel for one head size (a pipeline constant, so the per-head loops are unrolled). */
+  /** A kernel for one head size (a shader constant: it sizes the per-invocation arrays). */
   static async create(rt: GpuRuntime, { dtype, headDim }: KernelOptions & { headDim: number }): Promise<Attention> {
     checkDtype(rt, dtype, 'attention');
     if (!Number.isInteger(headDim) || headDim < 1 || headDim > MAX_HEAD_DIM) {
       throw new InputError(`attention head size must be an integer in 1..${MAX_HEAD_DIM}, got ${headDim}`);
     }
-    const code = await shaderSource('attention', dtype);
+    const code = await shaderSource('attention', dtype, { HEAD_DIM: headDim });
     const pipeline = await rt.pipeline({
       code,
       entryPoint: 'attention_forward',
-      constants: { WG: Attention.WG, HEAD_DIM: headDim },
+      constants: { WG: Attention.WG },
       label: `attention_forward ${dtype} d${headDim}`,
     });
     return new Attention(new StepCache(rt, pipeline), headDim);
@@ -107,7 +109,7 @@ export class Attention {
     return this.cache.step(
       params([a.batch, a.length, stride, qOffset, kOffset, vOffset, a.heads * a.headDim], [1 / Math.sqrt(a.headDim)]),
       [a.lengths, a.q, a.k, a.v, a.out],
-      [Math.ceil(a.length / Attention.WG), a.heads, a.batch],
+      [Math.ceil(a.length / (Attention.WG * Attention.ROWS)), a.heads, a.batch],
     );
   }
 

@@ -24,11 +24,14 @@ export function checkDtype(rt: GpuRuntime, dtype: Dtype, what: string): void {
 // three levels below the package root.
 const SHADERS = new URL('../../../shaders/', import.meta.url);
 
-/** `shaders/<op>.wgsl` with the prelude that fixes the storage type `T`. */
-export async function shaderSource(op: string, dtype: Dtype): Promise<string> {
+/**
+ * `shaders/<op>.wgsl` with the prelude that fixes the storage type `T` and declares `consts` (u32):
+ * unlike pipeline overrides, these can size function-scope arrays.
+ */
+export async function shaderSource(op: string, dtype: Dtype, consts: Record<string, number> = {}): Promise<string> {
   const code = await readFile(new URL(`${op}.wgsl`, SHADERS), 'utf8');
   const prelude = dtype === 'f16' ? 'enable f16;\nalias T = f16;\n' : 'alias T = f32;\n';
-  return prelude + code;
+  return prelude + Object.entries(consts).map(([name, v]) => `const ${name}: u32 = ${v}u;\n`).join('') + code;
 }
 
 // f16 bit patterns, round to nearest even (what the GPU's own f32 -> f16 conversion does).

@@ -17,15 +17,15 @@ describe('attention_forward', () => {
     ['a ragged batch, odd head size, L past one workgroup', { batch: 4, length: 70, heads: 2, headDim: 5 }],
   ];
   for (const [name, shape] of cases) {
-    it(`matches the CPU reference: ${name}, every dtype`, async () => {
+    it(`matches the CPU reference: ${name}, every dtype, the software and hardware workgroup sizes`, async () => {
       const { batch, length, heads, headDim } = shape;
       const rand = rng(batch * 100 + length);
       const lengths = raggedLengths(batch, length, rand);
       const n = batch * length * heads * headDim;
-      for (const dtype of dtypes(rt)) {
+      for (const [dtype, workgroupSize] of dtypes(rt).flatMap((d) => [[d, 8], [d, 32]] as const)) {
         // Large scores (scale 3) so that an unstable softmax would overflow.
         const [q, k, v] = [3, 3, 1].map((s) => stored(randn(n, rand, s), dtype));
-        const attn = await Attention.create(rt, { dtype, headDim });
+        const attn = await Attention.create(rt, { dtype, headDim, workgroupSize });
         const [bq, bk, bv] = await Promise.all([q, k, v].map((a) => upload(rt, a, dtype)));
         const bl = await rt.storageBuffer(lengths);
         // Filled with NaN first: padded query rows must be written (as zeros) too.
@@ -73,9 +73,10 @@ describe('attention_forward', () => {
     }
   });
 
-  it('refuses head sizes it cannot hold, and a step of another head size', async () => {
+  it('refuses head sizes it cannot hold, bad workgroup sizes, and a step of another head size', async () => {
     await expect(Attention.create(rt, { dtype: 'f32', headDim: 0 })).rejects.toThrow(InputError);
     await expect(Attention.create(rt, { dtype: 'f32', headDim: 257 })).rejects.toThrow(/head size/);
+    await expect(Attention.create(rt, { dtype: 'f32', headDim: 8, workgroupSize: 0 })).rejects.toThrow(/workgroup size/);
     const attn = await Attention.create(rt, { dtype: 'f32', headDim: 8 });
     const b = await rt.storageBuffer(64);
     expect(() => attn.step({ batch: 1, length: 1, heads: 1, headDim: 4, lengths: b, q: b, k: b, v: b, out: b })).toThrow(InputError);

@@ -77,30 +77,43 @@ export interface AttentionArgs extends AttentionShape {
 /** The largest head size accepted: the kernel keeps 8 × headDim floats per invocation. */
 export const MAX_HEAD_DIM = 256;
 
+export interface AttentionOptions extends KernelOptions {
+  headDim: number;
+  /**
+   * Invocations per workgroup. Default: 8 on software adapters (one SIMD batch of lavapipe; measured
+   * fastest there), 32 on hardware (a full warp/wavefront).
+   */
+  workgroupSize?: number;
+}
+
 export class Attention {
-  static readonly WG = 8;
   /** Query rows per invocation (the vec4 lanes in attention.wgsl). */
   static readonly ROWS = 4;
 
   private constructor(
     private readonly cache: StepCache,
     readonly headDim: number,
+    readonly workgroupSize: number,
   ) {}
 
   /** A kernel for one head size (a shader constant: it sizes the per-invocation arrays). */
-  static async create(rt: GpuRuntime, { dtype, headDim }: KernelOptions & { headDim: number }): Promise<Attention> {
+  static async create(rt: GpuRuntime, { dtype, headDim, workgroupSize }: AttentionOptions): Promise<Attention> {
     checkDtype(rt, dtype, 'attention');
     if (!Number.isInteger(headDim) || headDim < 1 || headDim > MAX_HEAD_DIM) {
       throw new InputError(`attention head size must be an integer in 1..${MAX_HEAD_DIM}, got ${headDim}`);
+    }
+    const wg = workgroupSize ?? (rt.report.software ? 8 : 32);
+    if (!Number.isInteger(wg) || wg < 1 || wg > rt.limits.maxComputeWorkgroupSizeX) {
+      throw new InputError(`attention workgroup size must be an integer in 1..${rt.limits.maxComputeWorkgroupSizeX}, got ${wg}`);
     }
     const code = await shaderSource('attention', dtype, { HEAD_DIM: headDim });
     const pipeline = await rt.pipeline({
       code,
       entryPoint: 'attention_forward',
-      constants: { WG: Attention.WG },
-      label: `attention_forward ${dtype} d${headDim}`,
+      constants: { WG: wg },
+      label: `attention_forward ${dtype} d${headDim} wg${wg}`,
     });
-    return new Attention(new StepCache(rt, pipeline), headDim);
+    return new Attention(new StepCache(rt, pipeline), headDim, wg);
   }
 
   step(a: AttentionArgs): DispatchStep {
@@ -109,7 +122,7 @@ export class Attention {
     return this.cache.step(
       params([a.batch, a.length, stride, qOffset, kOffset, vOffset, a.heads * a.headDim], [1 / Math.sqrt(a.headDim)]),
       [a.lengths, a.q, a.k, a.v, a.out],
-      [Math.ceil(a.length / (Attention.WG * Attention.ROWS)), a.heads, a.batch],
+      [Math.ceil(a.length / (this.workgroupSize * Attention.ROWS)), a.heads, a.batch],
     );
   }
 

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { GpuRuntime } from '../src/gpu/index.js';
-import { fromHalf, pack, toHalf, unpack } from '../src/model/kernels/common.js';
-import { LayerNorm } from '../src/model/kernels/layernorm.js';
+import { fromHalf, pack, params, shaderSource, StepCache, toHalf, unpack } from '../src/model/kernels/common.js';
+import { LayerNorm, layernormCpu } from '../src/model/kernels/layernorm.js';
+import { download, maxError, randn, rng, upload } from './kernels-support.js';
 
 describe('f16 packing', () => {
   it('rounds to nearest even and round-trips every half value', () => {
@@ -35,6 +36,25 @@ describe('kernel creation', () => {
     rt = await GpuRuntime.create({});
   });
   afterAll(() => rt?.destroy());
+
+  it('evicts the least recently used shape past its capacity, without disturbing submitted work', async () => {
+    const pipeline = await rt.pipeline({ code: await shaderSource('layernorm', 'f32'), entryPoint: 'layernorm_forward', constants: { WG: 64 } });
+    const cache = new StepCache(rt, pipeline, 1);
+    const rand = rng(9);
+    const [x, r, g, b] = [randn(256, rand), randn(256, rand), randn(16, rand, 1, 1), randn(16, rand)];
+    const [bx, br, bg, bb] = await Promise.all([x, r, g, b].map((a) => upload(rt, a, 'f32')));
+    const run = async (rows: number, eps: number) => {
+      const y = await rt.storageBuffer(256 * 4);
+      rt.dispatch(cache.step(params([rows, 16], [eps]), [bx, br, bg, bb, y], [1, 1]));
+      return { y, rows, eps };
+    };
+    // Each step evicts (and destroys) the previous shape's uniform right after its dispatch.
+    const runs = [await run(16, 1e-5), await run(8, 1e-2), await run(16, 1e-5)];
+    for (const { y, rows, eps } of runs) {
+      const want = layernormCpu(x.subarray(0, rows * 16), r, g, b, { rows, hidden: 16, eps });
+      expect(maxError((await download(rt, y, 'f32', 256)).subarray(0, rows * 16), want)).toBeLessThan(1e-5);
+    }
+  });
 
   it('refuses f16 on a device created without shader-f16, and unknown dtypes', async () => {
     await expect(LayerNorm.create(rt, { dtype: 'f16' })).rejects.toThrow(/shader-f16/);

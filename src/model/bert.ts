@@ -167,7 +167,11 @@ export class BertGpu {
     }
   }
 
-  /** Logits [size × numLabels] (cross-encoder) or pooled embeddings [size × hidden] (bi-encoder). */
+  /**
+   * Logits [size × numLabels] (cross-encoder) or pooled embeddings [size × hidden] (bi-encoder).
+   * Everything up to the readback's submit happens synchronously, so overlapping calls stay in
+   * queue order and never see each other's inputs.
+   */
   async forward(batch: BertBatch): Promise<Float32Array> {
     const padded = this.upload(batch);
     if (padded.size === 0) return new Float32Array(0);

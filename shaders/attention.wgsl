@@ -58,15 +58,22 @@ fn attention_forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation
     for (var c = 0u; c < HEAD_DIM; c++) {
       s += qr[c] * f32(k[kb + c]);
     }
-    // Rescale what was summed so far when the max grows (exp(-huge) = 0 at the first key).
+    // A new maximum for any of the rows: rescale what was summed so far (exp(-huge) = 0 at the
+    // first key). Past the first few keys this is rare, so the rescale is skipped most of the time.
     let mx = max(m, s);
-    let a = exp(m - mx);
-    let e = exp(s - mx);
-    m = mx;
-    sum = sum * a + e;
+    if (any(mx > m)) {
+      let a = exp(m - mx);
+      sum *= a;
+      for (var c = 0u; c < HEAD_DIM; c++) {
+        acc[c] *= a;
+      }
+      m = mx;
+    }
+    let e = exp(s - m);
+    sum += e;
     let vb = (row0 + j) * p.stride + p.v_offset + h * HEAD_DIM;
     for (var c = 0u; c < HEAD_DIM; c++) {
-      acc[c] = acc[c] * a + e * f32(v[vb + c]);
+      acc[c] += e * f32(v[vb + c]);
     }
   }
   let inv = select(vec4<f32>(0.0), 1.0 / sum, vec4u(i0, i0 + 1u, i0 + 2u, i0 + 3u) < vec4u(len));

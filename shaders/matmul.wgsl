@@ -1,10 +1,14 @@
 // y[m, n] = act(sum_k x[m, k] * w[n, k] + b[n]): a Linear layer with HF's [out, in] weights.
-//
-// The host prepends a prelude that fixes the storage type and the block shape:
-//   enable f16;            (f16 only)
-//   alias T = f32 | f16;   storage element type; arithmetic and accumulation are always f32
-//   const TM, TN, TK       blocked variant: outputs per invocation (rows x cols), k step
 // Both operands are k-contiguous, so every load walks along k.
+//
+// The host prepends a prelude that fixes the types and block shapes:
+//   enable f16; enable subgroups;   (when used)
+//   alias T = f32 | f16;            storage element type; arithmetic and accumulation are always f32
+//   const TM, TN, SG, BM, BN        block shapes (below)
+// and expands `//#for v < N` ... `//#end` (N a number or one of those constants), writing the
+// body N times with ${v} = 0 .. N-1. The expansion unrolls register blocks into plain variables:
+// CPU implementations keep them in registers only when no loop or array indexing is left.
+//
 // Rows and columns past the edge are clamped for loading and skipped when storing, so the inner
 // loops carry no bounds checks and any m, n, k is correct.
 
@@ -16,8 +20,7 @@ struct Params {
   flags: u32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<T>;
-@group(0) @binding(1) var<storage, read> w: array<T>;
+@group(0) @binding(0) var<storage, read> xs: array<T>;
 @group(0) @binding(2) var<storage, read> bias: array<T>;
 @group(0) @binding(3) var<storage, read_write> y: array<T>;
 @group(0) @binding(4) var<uniform> p: Params;
@@ -41,7 +44,10 @@ fn erf32(v: f32) -> f32 {
   return a * num / den;
 }
 
-fn epilogue(acc: f32, col: u32) -> f32 {
+fn store(row: u32, col: u32, acc: f32) {
+  if (row >= p.m || col >= p.n) {
+    return;
+  }
   var v = acc;
   if ((p.flags & 1u) != 0u) {
     v += f32(bias[col]);
@@ -53,79 +59,133 @@ fn epilogue(acc: f32, col: u32) -> f32 {
     // Clamped: tanh of a large argument can come out as NaN (inf / inf) on some drivers.
     v = tanh(clamp(v, -15.0, 15.0));
   }
-  return v;
+  y[row * p.n + col] = T(v);
 }
 
-fn load4(src: u32, at: u32) -> vec4<f32> {
-  // Scalar loads: a vec4 view would need k % 4 == 0 and 8/16-byte aligned rows.
-  if (src == 0u) {
-    return vec4<f32>(f32(x[at]), f32(x[at + 1u]), f32(x[at + 2u]), f32(x[at + 3u]));
-  }
-  return vec4<f32>(f32(w[at]), f32(w[at + 1u]), f32(w[at + 2u]), f32(w[at + 3u]));
-}
+// ---- matmul_forward: subgroup broadcast, for CPU implementations (needs k % 4 == 0) ----
+// A subgroup of SG lanes owns TM rows x SG*TN columns; lane l owns columns col0 + j*SG + l.
+// Per SG-wide step of k, lane l loads x[row, k0 + l] for each row and shares it with
+// subgroupBroadcast, so the SG lanes load each x element once instead of SG times; each lane
+// loads its own columns of w as vec4. On lavapipe a load costs about as much as 50 FMAs (every
+// lane's address is bounds-checked on its own), so loads per FMA is what counts.
+@group(0) @binding(1) var<storage, read> w4: array<vec4<T>>;
 
-// Register-blocked: each invocation owns a TM x TN block of y and keeps it in registers; no
-// workgroup memory and no barriers (barriers are expensive on CPU implementations).
 @compute @workgroup_size(WG)
-fn matmul_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let colBlocks = (p.n + TN - 1u) / TN;
-  let id = gid.x + gid.y * nwg.x * WG;
-  let rowBlock = id / colBlocks;
-  let row0 = rowBlock * TM;
-  let col0 = (id % colBlocks) * TN;
-  if (row0 >= p.m) {
-    return;
-  }
-  var xb: array<u32, TM>;
-  var wb: array<u32, TN>;
-  for (var i = 0u; i < TM; i++) {
-    xb[i] = min(row0 + i, p.m - 1u) * p.k;
-  }
-  for (var j = 0u; j < TN; j++) {
-    wb[j] = min(col0 + j, p.n - 1u) * p.k;
-  }
-  var acc: array<vec4<f32>, TM * TN>;
-  let k4 = p.k & ~3u;
-  for (var kk = 0u; kk < k4; kk += 4u) {
-    var xv: array<vec4<f32>, TM>;
-    for (var i = 0u; i < TM; i++) {
-      xv[i] = load4(0u, xb[i] + kk);
+fn matmul_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(subgroup_invocation_id) lane: u32) {
+  let colGroups = (p.n + SG * TN - 1u) / (SG * TN);
+  let g = (gid.x + gid.y * nwg.x * WG) / SG;
+  let row0 = (g / colGroups) * TM;
+  let col0 = (g % colGroups) * (SG * TN) + lane;
+  let k4 = p.k / 4u;
+  //#for i < TM
+  let xo${i} = min(row0 + ${i}u, p.m - 1u) * p.k;
+  //#end
+  //#for j < TN
+  let wo${j} = min(col0 + ${j}u * SG, p.n - 1u) * k4;
+  //#end
+  //#for i < TM
+  //#for j < TN
+  var a${i}_${j} = 0.0;
+  //#end
+  //#end
+  // Full SG-wide steps, then a tail of k % SG (a multiple of 4) whose upper lanes load a clamped
+  // duplicate that is never broadcast.
+  let kFull = p.k - p.k % SG;
+  for (var k0 = 0u; k0 < kFull; k0 += SG) {
+    //#for i < TM
+    let xl${i} = f32(xs[xo${i} + k0 + lane]);
+    //#end
+    //#for t < SG4
+    {
+      //#for j < TN
+      let w${j} = vec4<f32>(w4[wo${j} + k0 / 4u + ${t}u]);
+      //#end
+      //#for i < TM
+      let xb${i} = vec4<f32>(subgroupBroadcast(xl${i}, ${t}u * 4u), subgroupBroadcast(xl${i}, ${t}u * 4u + 1u),
+                             subgroupBroadcast(xl${i}, ${t}u * 4u + 2u), subgroupBroadcast(xl${i}, ${t}u * 4u + 3u));
+      //#for j < TN
+      a${i}_${j} = fma(xb${i}.x, w${j}.x, fma(xb${i}.y, w${j}.y, fma(xb${i}.z, w${j}.z, fma(xb${i}.w, w${j}.w, a${i}_${j}))));
+      //#end
+      //#end
     }
-    for (var j = 0u; j < TN; j++) {
-      let wv = load4(1u, wb[j] + kk);
-      for (var i = 0u; i < TM; i++) {
-        acc[i * TN + j] = fma(xv[i], wv, acc[i * TN + j]);
-      }
-    }
+    //#end
   }
-  for (var kk = k4; kk < p.k; kk++) {
-    for (var i = 0u; i < TM; i++) {
-      let xs = f32(x[xb[i] + kk]);
-      for (var j = 0u; j < TN; j++) {
-        acc[i * TN + j].x = fma(xs, f32(w[wb[j] + kk]), acc[i * TN + j].x);
-      }
+  if (kFull < p.k) {
+    let kl = min(kFull + lane, p.k - 1u);
+    //#for i < TM
+    let xl${i} = f32(xs[xo${i} + kl]);
+    //#end
+    //#for t < SG4
+    if (kFull + ${t}u * 4u < p.k) {
+      //#for j < TN
+      let w${j} = vec4<f32>(w4[wo${j} + kFull / 4u + ${t}u]);
+      //#end
+      //#for i < TM
+      let xb${i} = vec4<f32>(subgroupBroadcast(xl${i}, ${t}u * 4u), subgroupBroadcast(xl${i}, ${t}u * 4u + 1u),
+                             subgroupBroadcast(xl${i}, ${t}u * 4u + 2u), subgroupBroadcast(xl${i}, ${t}u * 4u + 3u));
+      //#for j < TN
+      a${i}_${j} = fma(xb${i}.x, w${j}.x, fma(xb${i}.y, w${j}.y, fma(xb${i}.z, w${j}.z, fma(xb${i}.w, w${j}.w, a${i}_${j}))));
+      //#end
+      //#end
     }
+    //#end
   }
-  for (var i = 0u; i < TM; i++) {
-    let row = row0 + i;
-    for (var j = 0u; j < TN; j++) {
-      let col = col0 + j;
-      if (row < p.m && col < p.n) {
-        let a = acc[i * TN + j];
-        y[row * p.n + col] = T(epilogue(a.x + a.y + a.z + a.w, col));
-      }
-    }
-  }
+  //#for i < TM
+  //#for j < TN
+  store(row0 + ${i}u, col0 + ${j}u * SG, a${i}_${j});
+  //#end
+  //#end
 }
 
-// Workgroup-tiled, for hardware GPUs: a 16 x 16 workgroup computes a (16 RT) x (16 RT) tile of y,
-// staging TILE_K-wide slabs of x and w in workgroup memory; each invocation owns RT x RT outputs.
+// ---- matmul_forward_blocked: per-invocation register blocks, any k, no subgroups ----
+// Each invocation owns a BM x BN block of y and keeps it in registers; no workgroup memory and
+// no barriers (barriers are expensive on CPU implementations).
+@compute @workgroup_size(WG)
+fn matmul_forward_blocked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let colBlocks = (p.n + BN - 1u) / BN;
+  let id = gid.x + gid.y * nwg.x * WG;
+  let row0 = (id / colBlocks) * BM;
+  let col0 = (id % colBlocks) * BN;
+  //#for i < BM
+  let xo${i} = min(row0 + ${i}u, p.m - 1u) * p.k;
+  //#end
+  //#for j < BN
+  let wo${j} = min(col0 + ${j}u, p.n - 1u) * p.k;
+  //#end
+  //#for i < BM
+  //#for j < BN
+  var a${i}_${j} = 0.0;
+  //#end
+  //#end
+  for (var kk = 0u; kk < p.k; kk++) {
+    //#for j < BN
+    let w${j} = f32(ws[wo${j} + kk]);
+    //#end
+    //#for i < BM
+    let x${i} = f32(xs[xo${i} + kk]);
+    //#for j < BN
+    a${i}_${j} = fma(x${i}, w${j}, a${i}_${j});
+    //#end
+    //#end
+  }
+  //#for i < BM
+  //#for j < BN
+  store(row0 + ${i}u, col0 + ${j}u, a${i}_${j});
+  //#end
+  //#end
+}
+
+// ---- matmul_forward_tiled: workgroup-memory tiles, for hardware GPUs ----
+// A 16 x 16 workgroup computes a (16 RT) x (16 RT) tile of y, staging TILE_K-wide slabs of x and
+// w in workgroup memory; each invocation owns RT x RT outputs, strided by 16.
+@group(0) @binding(1) var<storage, read> ws: array<T>;
 const TG = 16u;
 const RT = 4u;
 const TILE = TG * RT;
 const TILE_K = 16u;
-var<workgroup> xs: array<array<f32, TILE_K>, TILE>;
-var<workgroup> ws: array<array<f32, TILE_K>, TILE>;
+var<workgroup> xt: array<array<f32, TILE_K>, TILE>;
+var<workgroup> wt: array<array<f32, TILE_K>, TILE>;
 
 @compute @workgroup_size(TG, TG)
 fn matmul_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -134,24 +194,23 @@ fn matmul_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
   let colBase = wid.x * TILE;
   var acc: array<f32, RT * RT>;
   for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
-    // TILE * TILE_K elements per slab, TG * TG invocations: each loads RT * RT / (TILE / TILE_K) of each.
     for (var e = lix; e < TILE * TILE_K; e += TG * TG) {
       let r = e / TILE_K;
       let kk = e % TILE_K;
       let kg = k0 + kk;
       let xr = rowBase + r;
       let wr = colBase + r;
-      xs[r][kk] = select(0.0, f32(x[min(xr, p.m - 1u) * p.k + min(kg, p.k - 1u)]), xr < p.m && kg < p.k);
-      ws[r][kk] = select(0.0, f32(w[min(wr, p.n - 1u) * p.k + min(kg, p.k - 1u)]), wr < p.n && kg < p.k);
+      xt[r][kk] = select(0.0, f32(xs[min(xr, p.m - 1u) * p.k + min(kg, p.k - 1u)]), xr < p.m && kg < p.k);
+      wt[r][kk] = select(0.0, f32(ws[min(wr, p.n - 1u) * p.k + min(kg, p.k - 1u)]), wr < p.n && kg < p.k);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TILE_K; kk++) {
       var wv: array<f32, RT>;
       for (var j = 0u; j < RT; j++) {
-        wv[j] = ws[lid.x + j * TG][kk];
+        wv[j] = wt[lid.x + j * TG][kk];
       }
       for (var i = 0u; i < RT; i++) {
-        let xv = xs[lid.y + i * TG][kk];
+        let xv = xt[lid.y + i * TG][kk];
         for (var j = 0u; j < RT; j++) {
           acc[i * RT + j] = fma(xv, wv[j], acc[i * RT + j]);
         }
@@ -160,12 +219,8 @@ fn matmul_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
     workgroupBarrier();
   }
   for (var i = 0u; i < RT; i++) {
-    let row = rowBase + lid.y + i * TG;
     for (var j = 0u; j < RT; j++) {
-      let col = colBase + lid.x + j * TG;
-      if (row < p.m && col < p.n) {
-        y[row * p.n + col] = T(epilogue(acc[i * RT + j], col));
-      }
+      store(rowBase + lid.y + i * TG, colBase + lid.x + j * TG, acc[i * RT + j]);
     }
   }
 }

@@ -9,7 +9,7 @@ import { GpuFeatureError, Matmul, erf, geluCpu, matmulCpu, requireDtype, type Ac
 
 let rt: GpuRuntime;
 beforeAll(async () => {
-  rt = await GpuRuntime.create({ optionalFeatures: ['shader-f16'] });
+  rt = await GpuRuntime.create({ optionalFeatures: ['shader-f16', 'subgroups'] });
 });
 afterAll(() => rt?.destroy());
 
@@ -78,6 +78,9 @@ interface Case {
 // m, n, k in 1..70: primes, k % 4 != 0, m = 1 (batch size 1), and exact tile multiples.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
+  [1, 40, 16],
+  [33, 20, 8],
+  [18, 17, 12],
   [1, 37, 64],
   [1, 64, 3],
   [7, 13, 5],
@@ -93,9 +96,13 @@ const CASES: Case[] = SHAPES.flatMap(([m, n, k]) =>
 );
 
 /** Runs every case on one kernel in one submission and returns the worst error, per case. */
-async function runCases(variant: MatmulVariant, dtype: Dtype): Promise<{ c: Case; maxErr: number; tol: number }[]> {
-  const mm = await Matmul.create(rt, { dtype, variant });
+async function runCases(variant: MatmulVariant, dtype: Dtype, subgroups: boolean): Promise<{ c: Case; maxErr: number; tol: number }[]> {
+  const mm = await Matmul.create(rt, { dtype, variant, subgroups });
   expect(mm.variant).toBe(variant);
+  // The subgroup kernel takes k % 4 == 0 (64, 68: a full and a half step); the rest fall back.
+  if (variant === 'blocked') {
+    expect([mm.kernelFor(64), mm.kernelFor(68), mm.kernelFor(67)]).toEqual(subgroups ? ['subgroup', 'subgroup', 'blocked'] : ['blocked', 'blocked', 'blocked']);
+  }
   const prepared = await Promise.all(
     CASES.map(async (c, i) => {
       const x = encode(values(c.m * c.k, 3 * i + 1), dtype);
@@ -142,13 +149,15 @@ async function runCases(variant: MatmulVariant, dtype: Dtype): Promise<{ c: Case
 }
 
 describe.each([
-  ['blocked', 'f32'],
-  ['blocked', 'f16'],
-  ['tiled', 'f32'],
-  ['tiled', 'f16'],
-] as [MatmulVariant, Dtype][])('%s %s kernel', (variant, dtype) => {
+  ['blocked', 'f32', true],
+  ['blocked', 'f16', true],
+  ['blocked', 'f32', false],
+  ['blocked', 'f16', false],
+  ['tiled', 'f32', false],
+  ['tiled', 'f16', false],
+] as [MatmulVariant, Dtype, boolean][])('%s %s kernel (subgroups: %s)', (variant, dtype, subgroups) => {
   it('matches matmulCpu for ragged shapes, with and without bias, each activation', async () => {
-    const results = await runCases(variant, dtype);
+    const results = await runCases(variant, dtype, subgroups);
     const bad = results.filter((r) => !(r.maxErr <= 1)).map((r) => `${JSON.stringify(r.c)}: ${r.maxErr.toFixed(2)}× tolerance ${r.tol.toExponential(1)}`);
     expect(bad).toEqual([]);
     expect(results).toHaveLength(CASES.length);

@@ -53,14 +53,21 @@ export function requireDtype(rt: Pick<GpuRuntime, 'hasFeature'>, dtype: Dtype, w
 
 const ACTIVATIONS: Record<Activation, number> = { none: 0, gelu: 1, tanh: 2 };
 
-/** Register block (outputs per invocation) of the blocked kernel, and its workgroup size. */
+/**
+ * Block shapes. `tm` × `tn`: rows × column groups per subgroup of the subgroup kernel (which owns
+ * tm rows × sg·tn columns); `bm` × `bn`: outputs per invocation of the plain blocked kernel.
+ */
 export interface BlockConfig {
   tm: number;
   tn: number;
-  wg: number;
+  bm: number;
+  bn: number;
 }
 
-const DEFAULT_BLOCK: BlockConfig = { tm: 4, tn: 4, wg: 64 };
+// Measured on lavapipe (see bench/matmul.ts): 16 × 2 balances the loads saved against the
+// registers the accumulators take; 4 × 4 is the plain kernel's best without subgroups.
+const DEFAULT_BLOCK: BlockConfig = { tm: 16, tn: 2, bm: 4, bn: 4 };
+const WG = 64;
 /** Output tile of one workgroup of the tiled kernel (16 × 16 invocations, 4 × 4 outputs each). */
 const TILE = 64;
 
@@ -82,45 +89,117 @@ function loadShader(): Promise<string> {
   return shaderSource;
 }
 
-function prelude(dtype: Dtype, block: BlockConfig): string {
-  return `${dtype === 'f16' ? 'enable f16;\n' : ''}alias T = ${dtype};\nconst TM = ${block.tm}u;\nconst TN = ${block.tn}u;\n`;
+/**
+ * Expands `//#for v < N` … `//#end` blocks (nestable; N a number or a name in `consts`), writing
+ * the body N times with `${v}` replaced by 0 … N-1.
+ */
+export function expandTemplate(source: string, consts: Record<string, number>): string {
+  const lines = source.split('\n');
+  const out: string[] = [];
+  let i = 0;
+  const block = (vars: Record<string, number>, emit: (line: string) => void): void => {
+    while (i < lines.length) {
+      const line = lines[i++];
+      const head = /^\s*\/\/#for (\w+) < (\w+)\s*$/.exec(line);
+      if (head) {
+        const [, name, bound] = head;
+        const count = /^\d+$/.test(bound) ? Number(bound) : consts[bound];
+        if (count === undefined) throw new GpurankError(`matmul.wgsl: unknown bound '${bound}' in '${line.trim()}'`, { code: 'SHADER_TEMPLATE' });
+        const bodyStart = i;
+        let end = i;
+        for (let v = 0; v < Math.max(count, 1); v++) {
+          i = bodyStart;
+          block({ ...vars, [name]: v }, count > 0 ? emit : () => {});
+          end = i;
+        }
+        i = end;
+        continue;
+      }
+      if (/^\s*\/\/#end\s*$/.test(line)) return;
+      emit(line.replace(/\$\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m)));
+    }
+  };
+  block({}, (line) => out.push(line));
+  return out.join('\n');
 }
+
+/** The kernels of matmul.wgsl: `blocked` runs `subgroup` where it can. */
+export type Kernel = 'subgroup' | 'blocked' | 'tiled';
 
 export class Matmul {
   readonly dtype: Dtype;
   readonly variant: MatmulVariant;
   readonly block: BlockConfig;
+  /** Subgroup size the subgroup kernel was built for; undefined when it is not used. */
+  readonly subgroupSize: number | undefined;
   private readonly rt: GpuRuntime;
-  private readonly pipeline: GPUComputePipeline;
+  private readonly pipelines: Partial<Record<Kernel, GPUComputePipeline>>;
   /** Bound in place of an absent bias (the binding is part of the layout either way). */
   private readonly noBias: GPUBuffer;
   private readonly uniforms = new Map<string, GPUBuffer>();
 
-  private constructor(rt: GpuRuntime, dtype: Dtype, variant: MatmulVariant, block: BlockConfig, pipeline: GPUComputePipeline, noBias: GPUBuffer) {
+  private constructor(
+    rt: GpuRuntime,
+    dtype: Dtype,
+    variant: MatmulVariant,
+    block: BlockConfig,
+    subgroupSize: number | undefined,
+    pipelines: Partial<Record<Kernel, GPUComputePipeline>>,
+    noBias: GPUBuffer,
+  ) {
     this.rt = rt;
     this.dtype = dtype;
     this.variant = variant;
     this.block = block;
-    this.pipeline = pipeline;
+    this.subgroupSize = subgroupSize;
+    this.pipelines = pipelines;
     this.noBias = noBias;
   }
 
-  static async create(rt: GpuRuntime, opts: MatmulOptions & { block?: BlockConfig }): Promise<Matmul> {
+  /**
+   * Compiles the kernels for `dtype`. `blocked` uses the subgroup kernel where the device has the
+   * `subgroups` feature with a fixed subgroup size (request it as an optional feature), and the
+   * plain register-blocked kernel otherwise and whenever k % 4 != 0.
+   */
+  static async create(rt: GpuRuntime, opts: MatmulOptions & { block?: Partial<BlockConfig>; subgroups?: boolean }): Promise<Matmul> {
     const dtype = opts.dtype ?? 'f32';
     requireDtype(rt, dtype, 'matmul');
     const requested = opts.variant ?? 'auto';
     if (!['auto', 'blocked', 'tiled'].includes(requested)) throw new InputError(`matmul: unknown variant '${String(requested)}' (expected auto, blocked or tiled)`);
     const variant: MatmulVariant = requested === 'auto' ? (rt.report.software ? 'blocked' : 'tiled') : requested;
-    const block = opts.block ?? DEFAULT_BLOCK;
-    const code = prelude(dtype, block) + (await loadShader());
-    const pipeline = await rt.pipeline({
-      code,
-      entryPoint: variant === 'blocked' ? 'matmul_forward' : 'matmul_forward_tiled',
-      constants: variant === 'blocked' ? { WG: block.wg } : {},
-      label: `matmul_${variant}_${dtype}`,
-    });
+    const block = { ...DEFAULT_BLOCK, ...opts.block };
+    for (const [name, v] of Object.entries(block)) {
+      if (!Number.isInteger(v) || v < 1 || v > 64) throw new InputError(`matmul: block.${name} = ${v} must be an integer in 1..64`);
+    }
+    const { subgroupMinSize: sgMin, subgroupMaxSize: sgMax } = rt.report;
+    const sg =
+      variant === 'blocked' && opts.subgroups !== false && rt.hasFeature('subgroups') && sgMin !== undefined && sgMin === sgMax && sgMin % 4 === 0 && WG % sgMin === 0
+        ? sgMin
+        : undefined;
+    const enables = [...(dtype === 'f16' ? ['f16'] : []), ...(sg ? ['subgroups'] : [])];
+    const consts = { TM: block.tm, TN: block.tn, SG: sg ?? 4, SG4: (sg ?? 4) / 4, BM: block.bm, BN: block.bn };
+    const prelude =
+      enables.map((e) => `enable ${e};\n`).join('') +
+      `alias T = ${dtype};\n` +
+      Object.entries(consts).map(([k, v]) => `const ${k} = ${v}u;\n`).join('');
+    const source = await loadShader();
+    // The subgroup kernel's builtins only compile with `enable subgroups`: leave it out otherwise.
+    const body = sg ? source : source.replace(/\/\/ ---- matmul_forward: [\s\S]*?(?=\/\/ ---- matmul_forward_blocked)/, '');
+    const code = prelude + expandTemplate(body, consts);
+    const kernels: Kernel[] = variant === 'tiled' ? ['tiled'] : sg ? ['subgroup', 'blocked'] : ['blocked'];
+    const entry: Record<Kernel, string> = { subgroup: 'matmul_forward', blocked: 'matmul_forward_blocked', tiled: 'matmul_forward_tiled' };
+    const compiled = await Promise.all(
+      kernels.map((k) => rt.pipeline({ code, entryPoint: entry[k], constants: k === 'tiled' ? {} : { WG }, label: `${entry[k]}_${dtype}` })),
+    );
+    const pipelines = Object.fromEntries(kernels.map((k, i) => [k, compiled[i]]));
     const noBias = await rt.storageBuffer(16, { label: 'matmul no-bias' });
-    return new Matmul(rt, dtype, variant, block, pipeline, noBias);
+    return new Matmul(rt, dtype, variant, block, sg, pipelines, noBias);
+  }
+
+  /** The kernel that runs a product with inner size k. */
+  kernelFor(k: number): Kernel {
+    if (this.variant === 'tiled') return 'tiled';
+    return this.pipelines.subgroup && k % 4 === 0 ? 'subgroup' : 'blocked';
   }
 
   /** One dispatch of the kernel; reusable as long as the bindings stay valid. */
@@ -139,15 +218,19 @@ export class Matmul {
       this.rt.write(uniform, new Uint32Array([m, n, k, flags]));
       this.uniforms.set(key, uniform);
     }
-    const bindGroups = this.rt.bindGroup(this.pipeline, [args.x, args.w, args.bias ?? this.noBias, args.y, uniform]);
-    return { pipeline: this.pipeline, bindGroups, workgroups: this.workgroups(m, n) };
+    const kernel = this.kernelFor(k);
+    const pipeline = this.pipelines[kernel]!;
+    const bindGroups = this.rt.bindGroup(pipeline, [args.x, args.w, args.bias ?? this.noBias, args.y, uniform]);
+    return { pipeline, bindGroups, workgroups: this.workgroups(kernel, m, n) };
   }
 
-  private workgroups(m: number, n: number): [number, number] {
-    if (this.variant === 'tiled') return [Math.ceil(n / TILE), Math.ceil(m / TILE)];
-    const { tm, tn, wg } = this.block;
-    const groups = Math.ceil((Math.ceil(m / tm) * Math.ceil(n / tn)) / wg);
-    // Split over y when one dimension cannot hold them all; the shader linearises (x, y).
+  private workgroups(kernel: Kernel, m: number, n: number): [number, number] {
+    if (kernel === 'tiled') return [Math.ceil(n / TILE), Math.ceil(m / TILE)];
+    const { tm, tn, bm, bn } = this.block;
+    const sg = this.subgroupSize ?? 1;
+    const invocations = kernel === 'subgroup' ? Math.ceil(m / tm) * Math.ceil(n / (sg * tn)) * sg : Math.ceil(m / bm) * Math.ceil(n / bn);
+    const groups = Math.ceil(invocations / WG);
+    // Split over y when one dimension cannot hold them all; the shaders linearise (x, y).
     const max = this.rt.limits.maxComputeWorkgroupsPerDimension;
     if (groups <= max) return [groups, 1];
     const rows = Math.ceil(groups / max);

@@ -17,39 +17,47 @@ describe('attention_forward', () => {
     ['a ragged batch, odd head size, L past one workgroup', { batch: 4, length: 70, heads: 2, headDim: 5 }],
   ];
   for (const [name, shape] of cases) {
-    it(`matches the CPU reference: ${name}, every dtype, the software and hardware workgroup sizes`, async () => {
+    it(`matches the CPU reference: ${name}, every dtype, both variants (software and hardware), two workgroup sizes each`, async () => {
       const { batch, length, heads, headDim } = shape;
       const rand = rng(batch * 100 + length);
       const lengths = raggedLengths(batch, length, rand);
       const n = batch * length * heads * headDim;
-      for (const [dtype, workgroupSize] of dtypes(rt).flatMap((d) => [[d, 8], [d, 32]] as const)) {
+      const configs = dtypes(rt).flatMap((d) => [
+        [d, 'blocked', 8],
+        [d, 'blocked', 32],
+        [d, 'tiled', 64],
+        [d, 'tiled', 16],
+      ] as const);
+      for (const [dtype, variant, workgroupSize] of configs) {
         // Large scores (scale 3) so that an unstable softmax would overflow.
         const [q, k, v] = [3, 3, 1].map((s) => stored(randn(n, rand, s), dtype));
-        const attn = await Attention.create(rt, { dtype, headDim, workgroupSize });
+        const attn = await Attention.create(rt, { dtype, headDim, variant, workgroupSize });
         const [bq, bk, bv] = await Promise.all([q, k, v].map((a) => upload(rt, a, dtype)));
         const bl = await rt.storageBuffer(lengths);
         // Filled with NaN first: padded query rows must be written (as zeros) too.
         const out = await upload(rt, new Float32Array(n).fill(NaN), dtype);
         rt.dispatch(attn.step({ ...shape, lengths: bl, q: bq, k: bk, v: bv, out }));
         const got = await download(rt, out, dtype, n);
-        expect(maxError(got, attentionCpu(q, k, v, lengths, shape))).toBeLessThan(tolerance(dtype, 2e-5));
+        expect(maxError(got, attentionCpu(q, k, v, lengths, shape)), `${dtype} ${variant} wg${workgroupSize}`).toBeLessThan(tolerance(dtype, 2e-5));
       }
     });
   }
 
-  it('reads q, k and v from one fused [B, L, 3H] buffer', async () => {
+  it('reads q, k and v from one fused [B, L, 3H] buffer, both variants', async () => {
     const shape = { batch: 3, length: 17, heads: 4, headDim: 8 };
     const hidden = 32;
     const rand = rng(11);
     const lengths = raggedLengths(3, 17, rand);
     const qkv = randn(3 * 17 * 3 * hidden, rand, 2);
     const layout = { stride: 3 * hidden, qOffset: 0, kOffset: hidden, vOffset: 2 * hidden };
-    const attn = await Attention.create(rt, { dtype: 'f32', headDim: 8 });
-    const b = await upload(rt, qkv, 'f32');
-    const out = await rt.storageBuffer(3 * 17 * hidden * 4);
-    rt.dispatch(attn.step({ ...shape, layout, lengths: await rt.storageBuffer(lengths), q: b, k: b, v: b, out }));
     const want = attentionCpu(qkv, qkv, qkv, lengths, shape, layout);
-    expect(maxError(await download(rt, out, 'f32', want.length), want)).toBeLessThan(2e-5);
+    for (const variant of ['blocked', 'tiled'] as const) {
+      const attn = await Attention.create(rt, { dtype: 'f32', headDim: 8, variant });
+      const b = await upload(rt, qkv, 'f32');
+      const out = await rt.storageBuffer(3 * 17 * hidden * 4);
+      rt.dispatch(attn.step({ ...shape, layout, lengths: await rt.storageBuffer(lengths), q: b, k: b, v: b, out }));
+      expect(maxError(await download(rt, out, 'f32', want.length), want)).toBeLessThan(2e-5);
+    }
   });
 
   it('gives each row the result it has alone (no leakage across rows or from padding)', async () => {
@@ -73,10 +81,11 @@ describe('attention_forward', () => {
     }
   });
 
-  it('refuses head sizes it cannot hold, bad workgroup sizes, and a step of another head size', async () => {
+  it('refuses head sizes it cannot hold, bad workgroup sizes or variants, and a step of another head size', async () => {
     await expect(Attention.create(rt, { dtype: 'f32', headDim: 0 })).rejects.toThrow(InputError);
     await expect(Attention.create(rt, { dtype: 'f32', headDim: 257 })).rejects.toThrow(/head size/);
     await expect(Attention.create(rt, { dtype: 'f32', headDim: 8, workgroupSize: 0 })).rejects.toThrow(/workgroup size/);
+    await expect(Attention.create(rt, { dtype: 'f32', headDim: 8, variant: 'fast' as 'tiled' })).rejects.toThrow(/unknown variant 'fast'/);
     const attn = await Attention.create(rt, { dtype: 'f32', headDim: 8 });
     const b = await rt.storageBuffer(64);
     expect(() => attn.step({ batch: 1, length: 1, heads: 1, headDim: 4, lengths: b, q: b, k: b, v: b, out: b })).toThrow(InputError);

@@ -1,6 +1,6 @@
 /**
  * Multi-head scaled dot-product attention with key-padding masks from per-row lengths, softmax fused.
- * Works on the batch's own padded length only: the dispatch is (ceil(length / (4 WG)), heads, batch).
+ * Works on the batch's own padded length only: the dispatch grid is (query blocks of L, heads, batch).
  */
 import { InputError } from '../../errors.js';
 import type { BufferBinding, DispatchStep, GpuRuntime } from '../../gpu/index.js';
@@ -74,46 +74,55 @@ export interface AttentionArgs extends AttentionShape {
   layout?: QkvLayout;
 }
 
-/** The largest head size accepted: the kernel keeps 8 × headDim floats per invocation. */
+/** The largest head size accepted (the blocked kernel keeps 8 × headDim floats per invocation). */
 export const MAX_HEAD_DIM = 256;
+
+/**
+ * `blocked`: four query rows per invocation in registers, no workgroup memory or barriers (CPU
+ * drivers). `tiled`: one row per invocation, key/value tiles shared through workgroup memory
+ * (hardware GPUs). `auto` picks by adapter.
+ */
+export type AttentionVariant = 'blocked' | 'tiled';
 
 export interface AttentionOptions extends KernelOptions {
   headDim: number;
+  variant?: 'auto' | AttentionVariant;
   /**
-   * Invocations per workgroup. Default: 8 on software adapters (one SIMD batch of lavapipe; measured
-   * fastest there), 32 on hardware (a full warp/wavefront).
+   * Invocations per workgroup. Default: blocked 8 (one SIMD batch of lavapipe; measured fastest
+   * there), tiled 64.
    */
   workgroupSize?: number;
 }
 
-export class Attention {
-  /** Query rows per invocation (the vec4 lanes in attention.wgsl). */
-  static readonly ROWS = 4;
+/** Keys per workgroup-memory tile of the tiled variant: 32, or fewer where a head is too wide. */
+function keyTile(headDim: number, storage: number): number {
+  return Math.max(1, Math.min(32, Math.floor((storage - 16) / (8 * headDim))));
+}
 
+export class Attention {
   private constructor(
     private readonly cache: StepCache,
     readonly headDim: number,
+    readonly variant: AttentionVariant,
     readonly workgroupSize: number,
   ) {}
 
   /** A kernel for one head size (a shader constant: it sizes the per-invocation arrays). */
-  static async create(rt: GpuRuntime, { dtype, headDim, workgroupSize }: AttentionOptions): Promise<Attention> {
+  static async create(rt: GpuRuntime, { dtype, headDim, variant = 'auto', workgroupSize }: AttentionOptions): Promise<Attention> {
     checkDtype(rt, dtype, 'attention');
     if (!Number.isInteger(headDim) || headDim < 1 || headDim > MAX_HEAD_DIM) {
       throw new InputError(`attention head size must be an integer in 1..${MAX_HEAD_DIM}, got ${headDim}`);
     }
-    const wg = workgroupSize ?? (rt.report.software ? 8 : 32);
+    if (!['auto', 'blocked', 'tiled'].includes(variant)) throw new InputError(`attention: unknown variant '${String(variant)}' (expected auto, blocked or tiled)`);
+    const kind: AttentionVariant = variant === 'auto' ? (rt.report.software ? 'blocked' : 'tiled') : variant;
+    const wg = workgroupSize ?? (kind === 'blocked' ? 8 : 64);
     if (!Number.isInteger(wg) || wg < 1 || wg > rt.limits.maxComputeWorkgroupSizeX) {
       throw new InputError(`attention workgroup size must be an integer in 1..${rt.limits.maxComputeWorkgroupSizeX}, got ${wg}`);
     }
-    const code = await shaderSource('attention', dtype, { HEAD_DIM: headDim });
-    const pipeline = await rt.pipeline({
-      code,
-      entryPoint: 'attention_forward',
-      constants: { WG: wg },
-      label: `attention_forward ${dtype} d${headDim} wg${wg}`,
-    });
-    return new Attention(new StepCache(rt, pipeline), headDim, wg);
+    const code = await shaderSource('attention', dtype, { HEAD_DIM: headDim, KEY_TILE: keyTile(headDim, rt.limits.maxComputeWorkgroupStorageSize) });
+    const entryPoint = kind === 'blocked' ? 'attention_forward' : 'attention_forward_tiled';
+    const pipeline = await rt.pipeline({ code, entryPoint, constants: { WG: wg }, label: `${entryPoint} ${dtype} d${headDim} wg${wg}` });
+    return new Attention(new StepCache(rt, pipeline), headDim, kind, wg);
   }
 
   step(a: AttentionArgs): DispatchStep {
@@ -122,7 +131,8 @@ export class Attention {
     return this.cache.step(
       params([a.batch, a.length, stride, qOffset, kOffset, vOffset, a.heads * a.headDim], [1 / Math.sqrt(a.headDim)]),
       [a.lengths, a.q, a.k, a.v, a.out],
-      [Math.ceil(a.length / (this.workgroupSize * Attention.ROWS)), a.heads, a.batch],
+      // The blocked variant's invocations own four query rows each.
+      [Math.ceil(a.length / (this.workgroupSize * (this.variant === 'blocked' ? 4 : 1))), a.heads, a.batch],
     );
   }
 

@@ -3,11 +3,12 @@
  * the CPU reference; ragged batches against rows run alone; f16 against f32; budget errors.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InputError } from '../src/errors.js';
+import { InputError, ModelLoadError } from '../src/errors.js';
 import { GpuRuntime } from '../src/gpu/index.js';
 import { BatchBudgetError, BertGpu } from '../src/model/bert.js';
 import { bertForwardCpu, type BertBatch } from '../src/model/bert-cpu.js';
 import { loadModel, type LoadedModel } from '../src/model/load.js';
+import { paramView } from '../src/model/params.js';
 import { batchOf, hiddenGoldens, kendallTau, logitGoldens, maxAbsDiff, TINY_BERT } from './bert-support.js';
 import { rng } from './kernels-support.js';
 
@@ -129,5 +130,22 @@ describe('BertGpu f16 (tiny-bert)', () => {
     } finally {
       half.dispose();
     }
+  });
+});
+
+describe('BertGpu f16 range', () => {
+  /** tiny-bert with its parameters copied, `edit` applied to the named tensor. */
+  function edited(name: string, edit: (w: Float32Array) => void): LoadedModel {
+    const params = { ...model.params, data: model.params.data.slice() };
+    edit(paramView(params, name));
+    return { ...model, params };
+  }
+
+  it('refuses weights beyond f16’s range, naming the tensor', async (ctx) => {
+    if (!rt.hasFeature('shader-f16')) ctx.skip();
+    const huge = edited('encoder.layer.1.output.dense.weight', (w) => (w[5] = 1e6));
+    const err = await BertGpu.create(rt, huge, { dtype: 'f16', maxTokens: 64, maxRows: 2 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelLoadError);
+    expect(String(err)).toMatch(/encoder\.layer\.1\.output\.dense\.weight holds 1000000, beyond f16/);
   });
 });

@@ -11,7 +11,7 @@
  *   h   = LN(GELU(h' · W1ᵀ + b1) · W2ᵀ + b2 + h')
  * then [CLS] → pooler (tanh) → classifier (cross-encoders), or mean/[CLS] pooling (+ L2) (bi-encoders).
  */
-import { InputError } from '../errors.js';
+import { InputError, ModelLoadError } from '../errors.js';
 import type { BufferBinding, DispatchStep, GpuRuntime } from '../gpu/index.js';
 import { checkSupported, padBatch, type BertBatch, type PaddedBatch } from './bert-cpu.js';
 import { Attention } from './kernels/attention.js';
@@ -64,6 +64,23 @@ interface Buffers {
   logits: GPUBuffer;
 }
 
+/** Largest finite f16. */
+const F16_MAX = 65504;
+
+/** Refuses weights that f16 cannot hold (they would turn into infinities), naming the first one. */
+function checkF16Range(model: LoadedModel): void {
+  for (const e of model.params.entries.values()) {
+    const values = paramView(model.params, e.name);
+    for (let i = 0; i < values.length; i++) {
+      if (Math.abs(values[i]) > F16_MAX) {
+        throw new ModelLoadError(`${model.dir}: tensor ${e.sourceName} holds ${values[i]}, beyond f16's range (±${F16_MAX}); use dtype f32`, {
+          code: 'MODEL_F16_RANGE',
+        });
+      }
+    }
+  }
+}
+
 /** Where each layer's fused Q/K/V weight [3H, H] and bias [3H] sit in the fused buffer (elements). */
 interface QkvSlot {
   weight: number;
@@ -106,6 +123,7 @@ export class BertGpu {
     const maxTokens = positiveInt('maxTokens', options.maxTokens);
     const maxRows = Math.min(positiveInt('maxRows', options.maxRows), maxTokens);
     const { dtype } = options;
+    if (dtype === 'f16') checkF16Range(model);
     const { config } = model;
     const H = config.hiddenSize;
     const kernels: Kernels = {
@@ -177,8 +195,7 @@ export class BertGpu {
     if (padded.size === 0) return new Float32Array(0);
     const { size: B, length: L } = padded;
     this.rt.dispatch([...this.embeddingSteps(B, L), ...this.layers(B, L), ...this.headSteps(B, L)]);
-    const out = this.model.kind === 'cross-encoder' ? this.b.logits : this.b.pooled;
-    return this.readBack(out, B * this.outputSize);
+    return this.readBack(this.model.kind === 'cross-encoder' ? this.b.logits : this.b.pooled, B * this.outputSize);
   }
 
   /**

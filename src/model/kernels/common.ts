@@ -2,7 +2,7 @@
  * What the non-matmul kernels share: loading a WGSL file with its dtype prelude, f16 packing, and a
  * cache of per-shape uniform buffers and bind groups so that `step()` stays synchronous.
  */
-import { readFile } from 'node:fs/promises';
+import { GpurankError } from '../../errors.js';
 import type { BufferBinding, DispatchStep, GpuRuntime } from '../../gpu/index.js';
 import { requireDtype, type Dtype } from './matmul.js';
 
@@ -29,9 +29,20 @@ const SHADERS = new URL('../../../shaders/', import.meta.url);
  * unlike pipeline overrides, these can size function-scope arrays.
  */
 export async function shaderSource(op: string, dtype: Dtype, consts: Record<string, number> = {}): Promise<string> {
-  const code = await readFile(new URL(`${op}.wgsl`, SHADERS), 'utf8');
+  const code = await readShader(new URL(`${op}.wgsl`, SHADERS));
   const prelude = dtype === 'f16' ? 'enable f16;\nalias T = f16;\n' : 'alias T = f32;\n';
   return prelude + Object.entries(consts).map(([name, v]) => `const ${name}: u32 = ${v}u;\n`).join('') + code;
+}
+
+/** From disk in Node (imported lazily, so browser bundles never see node:fs), fetched elsewhere. */
+async function readShader(url: URL): Promise<string> {
+  if (typeof process !== 'undefined' && process.versions?.node) {
+    const { readFile } = await import('node:fs/promises');
+    return readFile(url, 'utf8');
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new GpurankError(`cannot fetch ${url.href}: HTTP ${res.status}`, { code: 'SHADER_LOAD' });
+  return res.text();
 }
 
 // f16 bit patterns, round to nearest even (what the GPU's own f32 -> f16 conversion does).

@@ -138,6 +138,90 @@ fn matmul_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   //#end
 }
 
+// ---- matmul_forward_f16: the subgroup kernel for f16 storage (needs k % 8 == 0) ----
+// Loads count, not bytes, so f16 is read packed: x as u32 pairs (lane l holds k0 + 2l, k0 + 2l + 1),
+// w as vec4<u32> (8 halves). A step covers 2 * SG values of k.
+@group(0) @binding(0) var<storage, read> xp: array<u32>;
+@group(0) @binding(1) var<storage, read> wp: array<vec4<u32>>;
+
+@compute @workgroup_size(WG)
+fn matmul_forward_f16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(subgroup_invocation_id) lane: u32) {
+  let colGroups = (p.n + SG * TN - 1u) / (SG * TN);
+  let g = (gid.x + gid.y * nwg.x * WG) / SG;
+  let row0 = (g / colGroups) * TM;
+  let col0 = (g % colGroups) * (SG * TN) + lane;
+  let k2 = p.k / 2u;
+  let k8 = p.k / 8u;
+  //#for i < TM
+  let xo${i} = min(row0 + ${i}u, p.m - 1u) * k2;
+  //#end
+  //#for j < TN
+  let wo${j} = min(col0 + ${j}u * SG, p.n - 1u) * k8;
+  //#end
+  //#for i < TM
+  //#for j < TN
+  var a${i}_${j} = 0.0;
+  //#end
+  //#end
+  // In units of 8 values of k (one vec4<u32> of w): full steps of SG4, then a tail.
+  let kFull = k8 - k8 % SG4;
+  for (var k0 = 0u; k0 < kFull; k0 += SG4) {
+    //#for i < TM
+    let xl${i} = unpack2x16float(xp[xo${i} + k0 * 4u + lane]);
+    //#end
+    //#for q < SG4
+    {
+      //#for j < TN
+      let wq${j} = wp[wo${j} + k0 + ${q}u];
+      let w${j}_0 = unpack2x16float(wq${j}.x);
+      let w${j}_1 = unpack2x16float(wq${j}.y);
+      let w${j}_2 = unpack2x16float(wq${j}.z);
+      let w${j}_3 = unpack2x16float(wq${j}.w);
+      //#end
+      //#for i < TM
+      //#for c < 4
+      let xb${i}_${c} = subgroupBroadcast(xl${i}, ${q}u * 4u + ${c}u);
+      //#for j < TN
+      a${i}_${j} = fma(xb${i}_${c}.x, w${j}_${c}.x, fma(xb${i}_${c}.y, w${j}_${c}.y, a${i}_${j}));
+      //#end
+      //#end
+      //#end
+    }
+    //#end
+  }
+  if (kFull < k8) {
+    let xl = min(kFull * 4u + lane, k2 - 1u);
+    //#for i < TM
+    let xl${i} = unpack2x16float(xp[xo${i} + xl]);
+    //#end
+    //#for q < SG4
+    if (kFull + ${q}u < k8) {
+      //#for j < TN
+      let wq${j} = wp[wo${j} + kFull + ${q}u];
+      let w${j}_0 = unpack2x16float(wq${j}.x);
+      let w${j}_1 = unpack2x16float(wq${j}.y);
+      let w${j}_2 = unpack2x16float(wq${j}.z);
+      let w${j}_3 = unpack2x16float(wq${j}.w);
+      //#end
+      //#for i < TM
+      //#for c < 4
+      let xb${i}_${c} = subgroupBroadcast(xl${i}, ${q}u * 4u + ${c}u);
+      //#for j < TN
+      a${i}_${j} = fma(xb${i}_${c}.x, w${j}_${c}.x, fma(xb${i}_${c}.y, w${j}_${c}.y, a${i}_${j}));
+      //#end
+      //#end
+      //#end
+    }
+    //#end
+  }
+  //#for i < TM
+  //#for j < TN
+  store(row0 + ${i}u, col0 + ${j}u * SG, a${i}_${j});
+  //#end
+  //#end
+}
+
 // ---- matmul_forward_blocked: per-invocation register blocks, any k, no subgroups ----
 // Each invocation owns a BM x BN block of y and keeps it in registers; no workgroup memory and
 // no barriers (barriers are expensive on CPU implementations).

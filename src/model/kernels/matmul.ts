@@ -123,8 +123,8 @@ export function expandTemplate(source: string, consts: Record<string, number>): 
   return out.join('\n');
 }
 
-/** The kernels of matmul.wgsl: `blocked` runs `subgroup` where it can. */
-export type Kernel = 'subgroup' | 'blocked' | 'tiled';
+/** The kernels of matmul.wgsl: `blocked` runs a subgroup kernel where it can. */
+export type Kernel = 'subgroup' | 'subgroup-f16' | 'blocked' | 'tiled';
 
 export class Matmul {
   readonly dtype: Dtype;
@@ -185,9 +185,15 @@ export class Matmul {
     const source = await loadShader();
     // The subgroup kernel's builtins only compile with `enable subgroups`: leave it out otherwise.
     const body = sg ? source : source.replace(/\/\/ ---- matmul_forward: [\s\S]*?(?=\/\/ ---- matmul_forward_blocked)/, '');
+    const subgroupKernels: Kernel[] = dtype === 'f16' ? ['subgroup', 'subgroup-f16'] : ['subgroup'];
     const code = prelude + expandTemplate(body, consts);
-    const kernels: Kernel[] = variant === 'tiled' ? ['tiled'] : sg ? ['subgroup', 'blocked'] : ['blocked'];
-    const entry: Record<Kernel, string> = { subgroup: 'matmul_forward', blocked: 'matmul_forward_blocked', tiled: 'matmul_forward_tiled' };
+    const kernels: Kernel[] = variant === 'tiled' ? ['tiled'] : sg ? [...subgroupKernels, 'blocked'] : ['blocked'];
+    const entry: Record<Kernel, string> = {
+      subgroup: 'matmul_forward',
+      'subgroup-f16': 'matmul_forward_f16',
+      blocked: 'matmul_forward_blocked',
+      tiled: 'matmul_forward_tiled',
+    };
     const compiled = await Promise.all(
       kernels.map((k) => rt.pipeline({ code, entryPoint: entry[k], constants: k === 'tiled' ? {} : { WG }, label: `${entry[k]}_${dtype}` })),
     );
@@ -199,6 +205,7 @@ export class Matmul {
   /** The kernel that runs a product with inner size k. */
   kernelFor(k: number): Kernel {
     if (this.variant === 'tiled') return 'tiled';
+    if (this.pipelines['subgroup-f16'] && k % 8 === 0) return 'subgroup-f16';
     return this.pipelines.subgroup && k % 4 === 0 ? 'subgroup' : 'blocked';
   }
 
@@ -228,7 +235,7 @@ export class Matmul {
     if (kernel === 'tiled') return [Math.ceil(n / TILE), Math.ceil(m / TILE)];
     const { tm, tn, bm, bn } = this.block;
     const sg = this.subgroupSize ?? 1;
-    const invocations = kernel === 'subgroup' ? Math.ceil(m / tm) * Math.ceil(n / (sg * tn)) * sg : Math.ceil(m / bm) * Math.ceil(n / bn);
+    const invocations = kernel === 'subgroup' || kernel === 'subgroup-f16' ? Math.ceil(m / tm) * Math.ceil(n / (sg * tn)) * sg : Math.ceil(m / bm) * Math.ceil(n / bn);
     const groups = Math.ceil(invocations / WG);
     // Split over y when one dimension cannot hold them all; the shaders linearise (x, y).
     const max = this.rt.limits.maxComputeWorkgroupsPerDimension;

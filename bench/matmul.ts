@@ -8,7 +8,7 @@
  * GFLOP/s is a rate, and each result names its shape.
  */
 import { GpuRuntime } from '../src/gpu/index.js';
-import { Matmul, type Dtype, type MatmulVariant } from '../src/model/kernels/matmul.js';
+import { Matmul, matmulCpu, type Activation, type Dtype, type MatmulVariant } from '../src/model/kernels/matmul.js';
 
 function flag(args: string[], name: string, fallback: string): string {
   const i = args.indexOf(name);
@@ -21,18 +21,31 @@ function positive(args: string[], name: string, fallback: number): number {
   return v;
 }
 
-/** Half-precision bit patterns of small deterministic values (exact in f16). */
-function data(count: number, dtype: Dtype, seed: number): ArrayBufferView {
+/**
+ * Small deterministic values, exact in f16: the storage bytes for `dtype` and the values as f32
+ * (for the reference check).
+ */
+function data(count: number, dtype: Dtype, seed: number): { bytes: ArrayBufferView; values: Float32Array } {
   const f = new Float32Array(count + (count % 2));
   let s = seed;
   for (let i = 0; i < count; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     f[i] = ((s >>> 20) - 2048) / 4096; // multiples of 2^-12 in [-0.5, 0.5): exact in f16
   }
-  if (dtype === 'f32') return f;
-  // For values k·2^-12 with |k| < 2048, f16 bits = sign | exponent | mantissa from the f32 bits.
+  if (dtype === 'f32') return { bytes: f, values: f };
+  // For values k·2^-12 with 0 < |k| < 2048, f16 bits = sign | rebased exponent | top mantissa bits.
   const u = new Uint32Array(f.buffer);
-  return Uint16Array.from(u, (b) => (b === 0 ? 0 : ((b >>> 16) & 0x8000) | ((((b >>> 23) & 0xff) - 112) << 10) | ((b >>> 13) & 0x3ff)));
+  const bytes = Uint16Array.from(u, (b) => (b === 0 ? 0 : ((b >>> 16) & 0x8000) | ((((b >>> 23) & 0xff) - 112) << 10) | ((b >>> 13) & 0x3ff)));
+  return { bytes, values: f };
+}
+
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
 interface Result {
@@ -44,6 +57,8 @@ interface Result {
   k: number;
   runs_ms: number[];
   gflops: { median: number; best: number };
+  /** Largest |gpu − cpu| / (1 + |cpu|) over the first and last rows of y, against matmulCpu. */
+  max_rel_err: number;
 }
 
 export async function run(args: string[]): Promise<unknown> {
@@ -73,11 +88,13 @@ export async function run(args: string[]): Promise<unknown> {
         const mm = await Matmul.create(rt, { dtype, variant: c.variant, subgroups: c.subgroups });
         for (const [n, k] of shapes) {
           const rows = c.rows;
-          const x = await rt.storageBuffer(data(rows * k, dtype, 1));
-          const w = await rt.storageBuffer(data(n * k, dtype, 2));
-          const bias = await rt.storageBuffer(data(n, dtype, 3));
+          const [xd, wd, bd] = [data(rows * k, dtype, 1), data(n * k, dtype, 2), data(n, dtype, 3)];
+          const x = await rt.storageBuffer(xd.bytes);
+          const w = await rt.storageBuffer(wd.bytes);
+          const bias = await rt.storageBuffer(bd.bytes);
           const y = await rt.storageBuffer(Math.ceil((rows * n * bytes) / 4) * 4);
-          const step = mm.step({ x, w, bias, y, m: rows, n, k, activation: n > k ? 'gelu' : 'none' });
+          const activation: Activation = n > k ? 'gelu' : 'none';
+          const step = mm.step({ x, w, bias, y, m: rows, n, k, activation });
           rt.dispatch(step);
           await rt.sync(); // warm-up: first-use costs stay out of the timings
           const times: number[] = [];
@@ -87,6 +104,15 @@ export async function run(args: string[]): Promise<unknown> {
             await rt.sync();
             times.push(performance.now() - t0);
           }
+          // Check the first and last rows against the CPU reference (rows * n * bytes is 4-aligned).
+          const checked = [...new Set([0, rows - 1])];
+          const got = await rt.read(checked.map((r) => ({ buffer: y, offset: r * n * bytes, size: n * bytes })));
+          let maxRelErr = 0;
+          checked.forEach((r, i) => {
+            const ref = matmulCpu(xd.values.subarray(r * k, (r + 1) * k), wd.values, bd.values, 1, n, k, activation);
+            const out = dtype === 'f32' ? new Float32Array(got[i]) : Float32Array.from(new Uint16Array(got[i]), halfToFloat);
+            ref.forEach((v, j) => (maxRelErr = Math.max(maxRelErr, Math.abs(out[j] - v) / (1 + Math.abs(v)))));
+          });
           for (const b of [x, w, bias, y]) b.destroy();
           const sorted = [...times].sort((a, b) => a - b);
           const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
@@ -100,6 +126,7 @@ export async function run(args: string[]): Promise<unknown> {
             k,
             runs_ms: times.map((t) => Math.round(t * 10) / 10),
             gflops: { median: rate(median), best: rate(sorted[0]) },
+            max_rel_err: Number(maxRelErr.toExponential(2)),
           });
         }
       }

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GpuRuntime } from '../src/gpu/index.js';
 import { InputError } from '../src/errors.js';
-import { GpuFeatureError, Matmul, erf, geluCpu, matmulCpu, requireDtype, type Activation, type Dtype, type MatmulVariant } from '../src/model/kernels/matmul.js';
+import { GpuFeatureError, Matmul, erf, expandTemplate, geluCpu, matmulCpu, requireDtype, type Activation, type Dtype, type MatmulVariant } from '../src/model/kernels/matmul.js';
 
 let rt: GpuRuntime;
 beforeAll(async () => {
@@ -168,9 +168,23 @@ describe.each([
 });
 
 describe('variant choice and validation', () => {
-  it("'auto' picks the register-blocked kernel on a software adapter", async () => {
+  it("'auto' picks the subgroup kernel where it runs, else register blocks on CPUs and tiles on GPUs", async () => {
     expect(rt.report.software).toBe(true);
-    expect((await Matmul.create(rt, { dtype: 'f32' })).variant).toBe('blocked');
+    const cpu = await Matmul.create(rt, { dtype: 'f32' });
+    expect([cpu.variant, cpu.subgroupSize, cpu.kernelFor(384), cpu.kernelFor(7)]).toEqual(['blocked', 8, 'subgroup', 'blocked']);
+    const plain = await Matmul.create(rt, { dtype: 'f32', subgroups: false });
+    expect([plain.variant, plain.subgroupSize, plain.kernelFor(384)]).toEqual(['blocked', undefined, 'blocked']);
+    // The same device reported as hardware: shapes the subgroup kernel cannot take go to tiles.
+    const report = rt.report;
+    rt.report = { ...report, software: false };
+    try {
+      const gpu = await Matmul.create(rt, { dtype: 'f32' });
+      expect([gpu.variant, gpu.kernelFor(384), gpu.kernelFor(7)]).toEqual(['blocked', 'subgroup', 'tiled']);
+      const noSubgroups = await Matmul.create(rt, { dtype: 'f32', subgroups: false });
+      expect([noSubgroups.variant, noSubgroups.kernelFor(384)]).toEqual(['tiled', 'tiled']);
+    } finally {
+      rt.report = report;
+    }
   });
 
   it('refuses f16 on a device without shader-f16, with a typed error', async () => {
@@ -188,9 +202,10 @@ describe('variant choice and validation', () => {
     }
   });
 
-  it('rejects unknown dtypes, variants, activations and non-positive sizes', async () => {
+  it('rejects unknown dtypes, variants, activations, bad blocks and non-positive sizes', async () => {
     await expect(Matmul.create(rt, { dtype: 'f64' as Dtype })).rejects.toThrow(InputError);
     await expect(Matmul.create(rt, { dtype: 'f32', variant: 'fast' as MatmulVariant })).rejects.toThrow(/unknown variant 'fast'/);
+    await expect(Matmul.create(rt, { dtype: 'f32', block: { tm: 0 } })).rejects.toThrow(/block.tm = 0 must be an integer in 1..64/);
     const mm = await Matmul.create(rt, { dtype: 'f32', variant: 'blocked' });
     const buf = await rt.storageBuffer(64);
     const args = { x: buf, w: buf, y: buf, m: 2, n: 2, k: 2 };
@@ -202,6 +217,15 @@ describe('variant choice and validation', () => {
   it('matmulCpu rejects arrays shorter than the shape', () => {
     expect(() => matmulCpu(new Float32Array(5), new Float32Array(6), undefined, 2, 2, 3)).toThrow(/x has 5 elements, needs 2×3/);
     expect(() => matmulCpu(new Float32Array(6), new Float32Array(6), new Float32Array(1), 2, 2, 3)).toThrow(/bias has 1 elements/);
+  });
+});
+
+describe('template expansion', () => {
+  it('unrolls nested //#for blocks and substitutes their variables', () => {
+    const src = ['a', '//#for i < TM', '  x${i}', '  //#for j < 2', '  y${i}_${j}', '  //#end', '//#end', 'b ${i}'].join('\n');
+    expect(expandTemplate(src, { TM: 2 }).split('\n')).toEqual(['a', '  x0', '  y0_0', '  y0_1', '  x1', '  y1_0', '  y1_1', 'b ${i}']);
+    expect(expandTemplate('//#for i < 0\nz${i}\n//#end\nend', {})).toBe('end');
+    expect(() => expandTemplate('//#for i < NOPE\n//#end', {})).toThrow(/unknown bound 'NOPE'/);
   });
 });
 

@@ -20,10 +20,10 @@ struct Params {
   flags: u32,
 }
 
-@group(0) @binding(0) var<storage, read> xs: array<T>;
-@group(0) @binding(2) var<storage, read> bias: array<T>;
-@group(0) @binding(3) var<storage, read_write> y: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> xs: array<T>;
+@group(0) @binding(3) var<storage, read> bias: array<T>;
+@group(0) @binding(4) var<storage, read_write> y: array<T>;
+@group(0) @binding(0) var<uniform> p: Params;
 
 override WG: u32 = 64;
 
@@ -68,7 +68,7 @@ fn store(row: u32, col: u32, acc: f32) {
 // subgroupBroadcast, so the SG lanes load each x element once instead of SG times; each lane
 // loads its own columns of w as vec4. On lavapipe a load costs about as much as 50 FMAs (every
 // lane's address is bounds-checked on its own), so loads per FMA is what counts.
-@group(0) @binding(1) var<storage, read> w4: array<vec4<T>>;
+@group(0) @binding(2) var<storage, read> w4: array<vec4<T>>;
 
 @compute @workgroup_size(WG)
 fn matmul_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -141,8 +141,8 @@ fn matmul_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 // ---- matmul_forward_f16: the subgroup kernel for f16 storage (needs k % 8 == 0) ----
 // Loads count, not bytes, so f16 is read packed: x as u32 pairs (lane l holds k0 + 2l, k0 + 2l + 1),
 // w as vec4<u32> (8 halves). A step covers 2 * SG values of k.
-@group(0) @binding(0) var<storage, read> xp: array<u32>;
-@group(0) @binding(1) var<storage, read> wp: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> xp: array<u32>;
+@group(0) @binding(2) var<storage, read> wp: array<vec4<u32>>;
 
 @compute @workgroup_size(WG)
 fn matmul_forward_f16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -263,7 +263,7 @@ fn matmul_forward_blocked(@builtin(global_invocation_id) gid: vec3<u32>, @builti
 // ---- matmul_forward_tiled: workgroup-memory tiles, for hardware GPUs ----
 // A 16 x 16 workgroup computes a (16 RT) x (16 RT) tile of y, staging TILE_K-wide slabs of x and
 // w in workgroup memory; each invocation owns RT x RT outputs, strided by 16.
-@group(0) @binding(1) var<storage, read> ws: array<T>;
+@group(0) @binding(2) var<storage, read> ws: array<T>;
 const TG = 16u;
 const RT = 4u;
 const TILE = TG * RT;

@@ -10,6 +10,7 @@
  */
 import { GpurankError, InputError } from '../../errors.js';
 import { GpuError, type BufferBinding, type DispatchStep, type GpuRuntime } from '../../gpu/index.js';
+import { grid, params, StepCache } from './common.js';
 
 export type Activation = 'none' | 'gelu' | 'tanh';
 export type Dtype = 'f32' | 'f16';
@@ -134,10 +135,10 @@ export class Matmul {
   readonly subgroupSize: number | undefined;
   private readonly rt: GpuRuntime;
   private readonly fallback: Kernel;
-  private readonly pipelines: Partial<Record<Kernel, GPUComputePipeline>>;
+  /** Per-shape uniforms and bind groups of each compiled kernel (LRU-bounded). */
+  private readonly steps: Partial<Record<Kernel, StepCache>>;
   /** Bound in place of an absent bias (the binding is part of the layout either way). */
   private readonly noBias: GPUBuffer;
-  private readonly uniforms = new Map<string, GPUBuffer>();
 
   private constructor(
     rt: GpuRuntime,
@@ -155,7 +156,9 @@ export class Matmul {
     this.block = block;
     this.subgroupSize = subgroupSize;
     this.fallback = fallback;
-    this.pipelines = pipelines;
+    // Room for every Linear shape of a few batch sizes: a step must be dispatched before this many
+    // other shapes evict its uniforms.
+    this.steps = Object.fromEntries(Object.entries(pipelines).map(([k, p]) => [k, new StepCache(rt, p, 256)]));
     this.noBias = noBias;
   }
 
@@ -211,12 +214,15 @@ export class Matmul {
 
   /** The kernel that runs a product with inner size k. */
   kernelFor(k: number): Kernel {
-    if (this.pipelines['subgroup-f16'] && k % 8 === 0) return 'subgroup-f16';
-    if (this.pipelines.subgroup && k % 4 === 0) return 'subgroup';
+    if (this.steps['subgroup-f16'] && k % 8 === 0) return 'subgroup-f16';
+    if (this.steps.subgroup && k % 4 === 0) return 'subgroup';
     return this.fallback;
   }
 
-  /** One dispatch of the kernel; reusable as long as the bindings stay valid. */
+  /**
+   * One dispatch of the kernel. Uniforms and bind groups are cached per shape and bindings, so
+   * calling this for every forward pass is cheap; the step stays valid while its bindings do.
+   */
   step(args: MatmulArgs): DispatchStep {
     const { m, n, k } = args;
     for (const [name, v] of [['m', m], ['n', n], ['k', k]] as const) {
@@ -225,17 +231,8 @@ export class Matmul {
     const activation = args.activation ?? 'none';
     if (!(activation in ACTIVATIONS)) throw new InputError(`matmul: unknown activation '${String(activation)}' (expected none, gelu or tanh)`);
     const flags = (args.bias ? 1 : 0) | (ACTIVATIONS[activation] << 1);
-    const key = `${m},${n},${k},${flags}`;
-    let uniform = this.uniforms.get(key);
-    if (!uniform) {
-      uniform = this.rt.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: `matmul params ${key}` });
-      this.rt.write(uniform, new Uint32Array([m, n, k, flags]));
-      this.uniforms.set(key, uniform);
-    }
     const kernel = this.kernelFor(k);
-    const pipeline = this.pipelines[kernel]!;
-    const bindGroups = this.rt.bindGroup(pipeline, [args.x, args.w, args.bias ?? this.noBias, args.y, uniform]);
-    return { pipeline, bindGroups, workgroups: this.workgroups(kernel, m, n) };
+    return this.steps[kernel]!.step(params([m, n, k, flags]), [args.x, args.w, args.bias ?? this.noBias, args.y], this.workgroups(kernel, m, n));
   }
 
   private workgroups(kernel: Kernel, m: number, n: number): [number, number] {
@@ -243,12 +240,14 @@ export class Matmul {
     const { tm, tn, bm, bn } = this.block;
     const sg = this.subgroupSize ?? 1;
     const invocations = kernel === 'subgroup' || kernel === 'subgroup-f16' ? Math.ceil(m / tm) * Math.ceil(n / (sg * tn)) * sg : Math.ceil(m / bm) * Math.ceil(n / bn);
-    const groups = Math.ceil(invocations / WG);
-    // Split over y when one dimension cannot hold them all; the shaders linearise (x, y).
-    const max = this.rt.limits.maxComputeWorkgroupsPerDimension;
-    if (groups <= max) return [groups, 1];
-    const rows = Math.ceil(groups / max);
-    return [Math.ceil(groups / rows), rows];
+    // Spread over y when x would pass the limit; the shaders linearise (x, y).
+    return grid(invocations, WG, this.rt.limits.maxComputeWorkgroupsPerDimension);
+  }
+
+  /** Frees the per-shape uniform buffers and the placeholder bias. */
+  destroy(): void {
+    for (const cache of Object.values(this.steps)) cache.destroy();
+    this.noBias.destroy();
   }
 }
 

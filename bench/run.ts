@@ -6,6 +6,7 @@ type Suite = (args: string[]) => Promise<unknown>;
 
 const suites: Record<string, Suite> = {
   tokenize: async (args) => (await import('./tokenize.js')).run(args),
+  score: async (args) => (await import('./score.js')).run(args),
   matmul: async (args) => (await import('./matmul.js')).run(args),
 };
 

@@ -5,6 +5,8 @@
  */
 export { GpurankError, InputError, ModelLoadError, WasmLoadError } from './errors.js';
 export { loadCore } from './core/wasm.js';
+export * from './rerank/index.js';
+export { loadModel, type LoadedModel } from './model/load.js';
 export {
   Tokenizer,
   TokenizeError,

@@ -9,6 +9,8 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerTokenize } from './commands/tokenize.js';
 import { registerEval } from './commands/eval.js';
 import { registerDemo } from './commands/demo.js';
+import { registerScore } from './commands/score.js';
+import { registerRerank } from './commands/rerank.js';
 
 export function buildProgram(): Command {
   const program = new Command('gpurank')
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerTokenize(program);
   registerEval(program);
+  registerScore(program);
+  registerRerank(program);
   registerDemo(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
   return program;

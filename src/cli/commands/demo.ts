@@ -1,38 +1,46 @@
 /**
- * `gpurank demo`: the main job on built-in data. Today it runs the foundation end to end on a real
- * collection: the default model's tokenizer over every (query, BM25 candidate) pair, the length-bucketed
- * batch plan the GPU will consume, and trec_eval-style quality of the first stage. Cross-encoder
- * reranking itself is not implemented yet and the demo says so.
+ * `gpurank demo`: the main job on built-in data. Reranks the bundled BM25 candidates of a real collection
+ * (Cranfield by default) with the default model on the GPU and reports quality before and after, with
+ * trec_eval semantics, plus a few queries' new top 3.
+ *
+ * A bi-encoder (the default all-MiniLM-L6-v2) embeds each candidate document once and scores it by cosine
+ * similarity; a cross-encoder reads every (query, candidate) pair.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
-import { Tokenizer } from '../../core/tokenizer.js';
-import { paddingWaste, planBatches } from '../../core/plan.js';
-import { evaluate, parseQrels, parseRun } from '../../eval/index.js';
-import { diagnose } from '../../gpu/diagnose.js';
+import { rrf } from '../../core/fusion.js';
+import { evaluate, parseQrels, parseRun, type Run } from '../../eval/index.js';
+import { Reranker } from '../../rerank/reranker.js';
+import { positiveInt } from './model-options.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const COLLECTIONS = ['cranfield', 'cisi'];
+const MEASURES = ['ndcg_cut_10', 'recip_rank', 'map'];
 
 interface DemoOptions {
   collection: string;
   model: string;
-  maxLength: string;
-  batchTokens: string;
-  show: string;
+  maxLength: number;
+  window: number;
+  queries: number;
+  dtype: 'f32' | 'f16' | 'auto';
+  show: number;
 }
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run gpurank on a bundled collection (Cranfield by default) with the default model')
+    .description('rerank a bundled collection\'s BM25 candidates (Cranfield by default) with the default model')
     .option('--collection <name>', `bundled collection: ${COLLECTIONS.join(', ')}`, 'cranfield')
-    .option('--model <dir>', 'Hugging Face model directory', `${ROOT}models/all-MiniLM-L6-v2`)
-    .option('--max-length <n>', 'tokens per (query, passage) pair', '256')
-    .option('--batch-tokens <n>', 'padded-token budget per batch', '16384')
-    .option('--show <n>', 'queries whose top 3 to print', '3')
+    .option('--model <dir>', 'Hugging Face model directory (default: models/all-MiniLM-L6-v2, made by npm run setup)', `${ROOT}models/all-MiniLM-L6-v2`)
+    .option('--max-length <n>', 'tokens per text (bi-encoder) or pair (cross-encoder)', positiveInt, 256)
+    .option('--window <n>', 'rerank each query\'s top n BM25 candidates', positiveInt, 20)
+    // Defaults sized to finish in a few minutes on a CPU (lavapipe) adapter; `--queries 225 --window 100` is the whole run.
+    .option('--queries <n>', 'only the first n judged queries', positiveInt, 50)
+    .option('--dtype <dtype>', 'f32, f16 or auto (f16 where the adapter has shader-f16)', 'auto')
+    .option('--show <n>', 'queries whose new top 3 to print', positiveInt, 3)
     .action((opts: DemoOptions) => runDemo(opts));
 }
 
@@ -41,30 +49,13 @@ async function readJsonl<T>(path: string): Promise<T[]> {
   return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T);
 }
 
-function positiveInt(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InputError(`${flag} must be a positive integer, got '${value}'`);
-  return n;
-}
-
 async function runDemo(opts: DemoOptions): Promise<void> {
   if (!COLLECTIONS.includes(opts.collection)) {
     throw new InputError(`unknown collection '${opts.collection}' (choose ${COLLECTIONS.join(' or ')})`);
   }
-  const maxLength = positiveInt(opts.maxLength, '--max-length');
-  const batchTokens = positiveInt(opts.batchTokens, '--batch-tokens');
-  const show = positiveInt(opts.show, '--show');
+  if (!['f32', 'f16', 'auto'].includes(opts.dtype)) throw new InputError(`--dtype must be f32, f16 or auto, got '${opts.dtype}'`);
   const dir = `${ROOT}data/${opts.collection}/`;
   const log = (s = '') => process.stdout.write(s + '\n');
-
-  log(`gpurank demo: ${opts.collection}, first stage = BM25 top-100 (data/${opts.collection}/bm25-top100.run)`);
-  try {
-    const gpu = await diagnose();
-    log(`GPU: ${gpu.adapter.description || gpu.adapter.vendor} (${gpu.adapter.software ? 'software' : 'hardware'}), compute check ${gpu.compute.ok ? 'ok' : 'FAILED'}`);
-    for (const w of gpu.warnings) log(`  warning: ${w}`);
-  } catch (err) {
-    log(`GPU: unavailable: ${(err as Error).message}`);
-  }
 
   const [corpus, queries, qrelsText, runText] = await Promise.all([
     readJsonl<{ _id: string; title?: string; text: string }>(dir + 'corpus.jsonl'),
@@ -75,59 +66,87 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const docs = new Map(corpus.map((d) => [d._id, d]));
   const queryText = new Map(queries.map((q) => [q._id, q.text]));
   const qrels = parseQrels(qrelsText, 'qrels.tsv');
-  const run = parseRun(runText, 'bm25-top100.run');
+  const fullRun = parseRun(runText, 'bm25-top100.run');
+  // Only judged queries count (trec_eval skips the others anyway).
+  const qids = [...fullRun.results.keys()].filter((q) => qrels.has(q)).slice(0, opts.queries);
+  const bm25 = new Map(qids.map((q) => [q, [...fullRun.results.get(q)!.entries()].sort((a, b) => b[1] - a[1]).map(([d]) => d)]));
 
-  // Tokenize every candidate pair the reranker will score.
-  const tokenizer = await Tokenizer.fromModelDir(opts.model, { maxLength });
-  const pairQueries: string[] = [];
-  const pairDocs: string[] = [];
-  for (const [qid, ranked] of run.results) {
-    for (const docno of ranked.keys()) {
-      pairQueries.push(queryText.get(qid) ?? '');
-      pairDocs.push(docs.get(docno)?.text ?? '');
-    }
-  }
   const t0 = performance.now();
-  const batch = tokenizer.encodePairs(pairQueries, pairDocs, { maxLength });
-  const ms = performance.now() - t0;
-  tokenizer.dispose();
-  const tokens = batch.ids.length;
-  const truncated = batch.lengths.reduce((n, len) => n + (len >= maxLength ? 1 : 0), 0);
-  log(`\nTokenized ${batch.size} (query, candidate) pairs with ${opts.model.replace(ROOT, '')} in ${ms.toFixed(0)} ms ` +
-    `(${Math.round(batch.size / (ms / 1000))} pairs/s): ${tokens} tokens, mean ${(tokens / batch.size).toFixed(1)}, ${truncated} truncated at ${maxLength}`);
+  const reranker = await Reranker.load(opts.model, { maxLength: opts.maxLength, dtype: opts.dtype });
+  try {
+    const rt = reranker.runtime.report;
+    log(`gpurank demo: ${opts.collection}, ${qids.length} queries, BM25 top-${opts.window} reranked by ${opts.model.replace(ROOT, '')}`);
+    log(`model: ${reranker.kind}, ${reranker.dtype}, max length ${reranker.maxLength}; GPU: ${rt.description || rt.vendor} (${rt.software ? 'software adapter: slow' : 'hardware'}); loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-  const sorted = planBatches(batch.lengths, { tokenBudget: batchTokens });
-  const unsorted = planBatches(batch.lengths, { tokenBudget: batchTokens, sort: false });
-  log(`Batch plan under ${batchTokens} padded tokens: ${sorted.size} batches, padding ${pct(wasteShare(paddingWaste(sorted, batch.lengths), tokens))} ` +
-    `(input order would need ${unsorted.size} batches, padding ${pct(wasteShare(paddingWaste(unsorted, batch.lengths), tokens))})`);
-
-  const measures = ['ndcg_cut_10', 'recip_rank', 'map', 'P_10', 'recall_100'];
-  const result = evaluate(qrels, run, { measures, recipRankCutoff: 10 });
-  log(`\nFirst-stage quality over ${result.perQuery.size} queries (trec_eval semantics; MRR cut at 10):`);
-  log(`  ${'run'.padEnd(18)}${measures.map((m) => (m === 'recip_rank' ? 'MRR@10' : m).padStart(13)).join('')}`);
-  log(`  ${'BM25 top-100'.padEnd(18)}${measures.map((m) => Number(result.all.get(m)).toFixed(4).padStart(13)).join('')}`);
-
-  log(`\nTop 3 of the first ${show} queries (grade in brackets, - = not judged relevant):`);
-  let shown = 0;
-  for (const [qid, ranked] of run.results) {
-    if (shown++ >= show) break;
-    log(`  q${qid}: ${queryText.get(qid)}`);
-    const top = [...ranked.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
-    for (const [docno, score] of top) {
-      const grade = qrels.get(qid)?.get(docno);
-      const title = (docs.get(docno)?.title || docs.get(docno)?.text || '').slice(0, 70);
-      log(`    [${grade ?? '-'}] ${score.toFixed(2).padStart(6)}  ${docno.padStart(5)}  ${title}`);
+    const t1 = performance.now();
+    const scores = new Map<string, Map<string, number>>();
+    let units = 0;
+    if (reranker.kind === 'bi-encoder') {
+      // Embed each candidate once, however many queries retrieved it.
+      const docIds = [...new Set(qids.flatMap((q) => bm25.get(q)!.slice(0, opts.window)))];
+      const docEmb = await reranker.embed(docIds.map((d) => docs.get(d)?.text ?? ''));
+      const queryEmb = await reranker.embed(qids.map((q) => queryText.get(q) ?? ''));
+      const hidden = docEmb.length / docIds.length;
+      const row = new Map(docIds.map((d, i) => [d, i]));
+      qids.forEach((q, qi) => {
+        const s = new Map<string, number>();
+        for (const d of bm25.get(q)!.slice(0, opts.window)) s.set(d, dot(queryEmb, qi * hidden, docEmb, row.get(d)! * hidden, hidden));
+        scores.set(q, s);
+      });
+      units = docIds.length + qids.length;
+      log(`embedded ${docIds.length} candidate documents and ${qids.length} queries in ${((performance.now() - t1) / 1000).toFixed(1)} s (${(units / ((performance.now() - t1) / 1000)).toFixed(1)} texts/s)`);
+    } else {
+      for (const q of qids) {
+        const window = bm25.get(q)!.slice(0, opts.window);
+        const s = await reranker.score(queryText.get(q) ?? '', window.map((d) => docs.get(d)?.text ?? ''));
+        scores.set(q, new Map(window.map((d, i) => [d, s[i]])));
+        units += window.length;
+      }
+      log(`scored ${units} (query, document) pairs in ${((performance.now() - t1) / 1000).toFixed(1)} s (${(units / ((performance.now() - t1) / 1000)).toFixed(1)} pairs/s)`);
     }
+
+    // Runs for trec_eval: the reranked window first, then the rest of BM25's list in its order.
+    const reranked = new Map<string, string[]>();
+    for (const q of qids) {
+      const window = [...scores.get(q)!.entries()].sort((a, b) => b[1] - a[1]).map(([d]) => d);
+      reranked.set(q, [...window, ...bm25.get(q)!.slice(opts.window)]);
+    }
+    const fused = new Map(qids.map((q) => [q, rrf([bm25.get(q)!, reranked.get(q)!]).ids]));
+    const rows: [string, Map<string, string[]>][] = [
+      [`BM25 top-100`, bm25],
+      [`BM25 → rerank`, reranked],
+      [`BM25 + rerank (RRF)`, fused],
+    ];
+    log(`\nquality over ${qids.length} judged queries (trec_eval semantics; MRR cut at 10):`);
+    log(`  ${'run'.padEnd(22)}${['nDCG@10', 'MRR@10', 'MAP'].map((m) => m.padStart(10)).join('')}`);
+    for (const [name, lists] of rows) {
+      const result = evaluate(qrels, asRun(lists), { measures: MEASURES, recipRankCutoff: 10 });
+      log(`  ${name.padEnd(22)}${MEASURES.map((m) => Number(result.all.get(m)).toFixed(4).padStart(10)).join('')}`);
+    }
+
+    log(`\nnew top 3 of the first ${Math.min(opts.show, qids.length)} queries ([grade], - = not judged relevant; BM25 rank in brackets):`);
+    for (const q of qids.slice(0, opts.show)) {
+      log(`  q${q}: ${queryText.get(q)}`);
+      for (const d of reranked.get(q)!.slice(0, 3)) {
+        const title = (docs.get(d)?.title || docs.get(d)?.text || '').slice(0, 64);
+        log(`    [${qrels.get(q)?.get(d) ?? '-'}] ${scores.get(q)!.get(d)!.toFixed(3).padStart(7)} (bm25 #${bm25.get(q)!.indexOf(d) + 1})  ${title}`);
+      }
+    }
+  } finally {
+    await reranker.dispose();
   }
-  log('\nNot yet: cross-encoder scoring on the GPU (gpurank score/rerank) is not implemented in this build,');
-  log('so the demo stops at the first stage. The numbers above are the baseline reranking must beat.');
 }
 
-/** Share of padded tokens in a plan that are padding. */
-function wasteShare(waste: number, tokens: number): number {
-  return waste / (waste + tokens);
+function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += a[ao + i] * b[bo + i];
+  return s;
 }
 
-function pct(x: number): string {
-  return `${(100 * x).toFixed(1)}%`;
+/** A run whose scores follow list order (trec_eval re-sorts by score). */
+function asRun(lists: Map<string, string[]>): Run {
+  const results = new Map<string, Map<string, number>>();
+  for (const [q, list] of lists) results.set(q, new Map(list.map((d, i) => [d, list.length - i])));
+  return { results, runId: 'gpurank-demo' };
 }
+

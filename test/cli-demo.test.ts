@@ -1,59 +1,74 @@
 /**
- * `npm run demo` end to end on the bundled Cranfield data: spawns the built CLI (dist/, built by
- * `pretest`) and checks its first-stage numbers against `gpurank eval` on the same run.
+ * `gpurank demo` end to end on the bundled Cranfield data, kept small for lavapipe: the tiny cross-encoder
+ * (pairs path) and, when `npm run setup` has fetched it, the default all-MiniLM-L6-v2 (bi-encoder path).
+ * The BM25 row must equal `gpurank eval` on the same queries; the reranked rows must be real evaluations.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const model = 'models/all-MiniLM-L6-v2';
-const fixtureTokenizer = 'test/fixtures/tokenizer/bert-base-uncased';
+const MINILM = 'models/all-MiniLM-L6-v2';
 
 function gpurank(args: string[]) {
-  const res = spawnSync(process.execPath, ['bin/gpurank.js', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+  const res = spawnSync(process.execPath, ['bin/gpurank.js', ...args], { cwd: root, encoding: 'utf8', timeout: 240_000 });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr.split('\n').filter((l) => l && !l.startsWith('Warning:')) };
+}
+
+/** nDCG@10, MRR@10 and MAP of BM25 over the first `n` judged queries, by `gpurank eval`. */
+function bm25Baseline(n: number): number[] {
+  const run = readFileSync(join(root, 'data/cranfield/bm25-top100.run'), 'utf8').split('\n');
+  const qids = [...new Set(run.filter(Boolean).map((l) => l.split(' ')[0]))].slice(0, n);
+  const file = join(mkdtempSync(join(tmpdir(), 'gpurank-demo-')), 'bm25.run');
+  writeFileSync(file, run.filter((l) => qids.includes(l.split(' ')[0])).join('\n') + '\n');
+  const ev = gpurank(['eval', '--qrels', 'data/cranfield/qrels.tsv', '--run', file, '-m', 'ndcg_cut_10,recip_rank,map', '--recip-rank-cutoff', '10', '--json']);
+  const all = JSON.parse(ev.stdout).all;
+  return [all.ndcg_cut_10, all.recip_rank, all.map];
+}
+
+function table(stdout: string): Map<string, number[]> {
+  const rows = new Map<string, number[]>();
+  for (const line of stdout.split('\n')) {
+    const m = /^ {2}(BM25 top-100|BM25 → rerank|BM25 \+ rerank \(RRF\))\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$/.exec(line);
+    if (m) rows.set(m[1], [Number(m[2]), Number(m[3]), Number(m[4])]);
+  }
+  return rows;
 }
 
 describe('gpurank demo', () => {
-  // The default model comes from `npm run setup`; the bundled test tokenizer has the same vocabulary.
-  const modelDir = existsSync(`${root}${model}/tokenizer.json`) ? model : fixtureTokenizer;
-
-  it('tokenizes every BM25 candidate pair, plans batches and reports first-stage quality', () => {
-    const r = gpurank(['demo', '--model', modelDir, '--show', '2', '--max-length', '128']);
+  it('reranks with a cross-encoder and reports before/after quality', () => {
+    const r = gpurank(['demo', '--model', 'test/fixtures/models/tiny-bert', '--queries', '4', '--window', '6', '--max-length', '64', '--show', '2']);
+    expect(r.stderr).toEqual([]);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/Tokenized 22500 \(query, candidate\) pairs/);
-    expect(r.stdout).toMatch(/truncated at 128/);
-    const plan = /Batch plan under 16384 padded tokens: (\d+) batches, padding ([\d.]+)% \(input order would need (\d+) batches, padding ([\d.]+)%\)/.exec(r.stdout);
-    expect(plan).not.toBeNull();
-    expect(Number(plan![2])).toBeLessThan(Number(plan![4]));
-    expect(Number(plan![1])).toBeLessThanOrEqual(Number(plan![3]));
-
-    const row = /BM25 top-100\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)/.exec(r.stdout);
-    expect(row).not.toBeNull();
-    const ev = gpurank(['eval', '--qrels', 'data/cranfield/qrels.tsv', '--run', 'data/cranfield/bm25-top100.run',
-      '-m', 'ndcg_cut_10,recip_rank,map', '--recip-rank-cutoff', '10', '--json']);
-    expect(ev.status).toBe(0);
-    const all = JSON.parse(ev.stdout).all;
-    expect(Number(row![1])).toBeCloseTo(all.ndcg_cut_10, 4);
-    expect(Number(row![2])).toBeCloseTo(all.recip_rank, 4);
-    expect(Number(row![3])).toBeCloseTo(all.map, 4);
+    expect(r.stdout).toMatch(/model: cross-encoder, f(16|32)/);
+    expect(r.stdout).toMatch(/scored 24 \(query, document\) pairs/);
+    const rows = table(r.stdout);
+    expect([...rows.keys()]).toEqual(['BM25 top-100', 'BM25 → rerank', 'BM25 + rerank (RRF)']);
+    bm25Baseline(4).forEach((v, i) => expect(rows.get('BM25 top-100')![i]).toBeCloseTo(v, 4));
     expect((r.stdout.match(/^ {2}q\d+: /gm) ?? []).length).toBe(2);
-    expect(r.stdout).toMatch(/not implemented in this build/);
   });
 
-  it('rejects an unknown collection with one line', () => {
-    const r = gpurank(['demo', '--collection', 'trec-covid']);
-    expect(r.status).toBe(1);
-    expect(r.stderr.trim().split('\n').at(-1)).toBe("gpurank: unknown collection 'trec-covid' (choose cranfield or cisi)");
+  it.skipIf(!existsSync(join(root, MINILM, 'model.safetensors')))('reranks with the default bi-encoder, embedding each candidate once', () => {
+    const r = gpurank(['demo', '--queries', '2', '--window', '5', '--max-length', '128']);
+    expect(r.stderr).toEqual([]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/model: bi-encoder/);
+    expect(r.stdout).toMatch(/embedded \d+ candidate documents and 2 queries/);
+    const rows = table(r.stdout);
+    bm25Baseline(2).forEach((v, i) => expect(rows.get('BM25 top-100')![i]).toBeCloseTo(v, 4));
+    expect(rows.get('BM25 → rerank')).toHaveLength(3);
   });
 
-  it('rejects a model directory without tokenizer files with one line', () => {
-    const r = gpurank(['demo', '--model', 'data/cranfield']);
-    expect(r.status).toBe(1);
-    const last = r.stderr.trim().split('\n').at(-1)!;
-    expect(last).toMatch(/^gpurank: .*tokenizer/);
-    expect(r.stderr).not.toMatch(/\n\s+at /);
+  it('rejects an unknown collection and a directory without a model with one line each', () => {
+    const bad = gpurank(['demo', '--collection', 'trec-covid']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toEqual(["gpurank: unknown collection 'trec-covid' (choose cranfield or cisi)"]);
+    const noModel = gpurank(['demo', '--model', 'data/cranfield']);
+    expect(noModel.status).toBe(1);
+    expect(noModel.stderr).toHaveLength(1);
+    expect(noModel.stderr[0]).toMatch(/^gpurank: /);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- score [--model DIR] [--onnx FILE] [--runs N] [--docs N] [--tokens N]`
+ * `npm run bench -- score [--model DIR] [--onnx FILE] [--runs N] [--docs N] [--tokens N] [--dump FILE]`
  *
  * One rerank call = one query against `docs` passages of about `tokens` tokens each (default 100 × 200),
  * with the default all-MiniLM-L6-v2 weights:
@@ -8,8 +8,9 @@
  *   same token ids and sentence-transformers' batching (32 texts per run, length-sorted);
  * - the matmul micro-benchmark at BERT's FFN shape.
  * Reports pairs/s and p50/p95 latency per call, and how far the two engines' scores differ.
+ * `--dump FILE` writes the workload ({query, docs}) as JSON, so other engines can time the same texts.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Reranker } from '../src/rerank/reranker.js';
@@ -23,6 +24,7 @@ interface Args {
   runs: number;
   docs: number;
   tokens: number;
+  dump: string;
 }
 
 function parseArgs(args: string[]): Args {
@@ -32,12 +34,14 @@ function parseArgs(args: string[]): Args {
     runs: 5,
     docs: 100,
     tokens: 200,
+    dump: '',
   };
   for (let i = 0; i < args.length; i += 2) {
     const [flag, value] = [args[i], args[i + 1]];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--model') a.model = value;
     else if (flag === '--onnx') a.onnx = value;
+    else if (flag === '--dump') a.dump = value;
     else if (flag === '--runs' || flag === '--docs' || flag === '--tokens') a[flag.slice(2) as 'runs' | 'docs' | 'tokens'] = Number(value);
     else throw new Error(`unknown flag ${flag}`);
   }
@@ -89,6 +93,7 @@ export async function run(argv: string[]): Promise<unknown> {
   const args = parseArgs(argv);
   const tok = await Tokenizer.fromModelDir(args.model, { maxLength: 512 });
   const { query, docs } = passages(tok, args.docs, args.tokens);
+  if (args.dump) writeFileSync(args.dump, JSON.stringify({ query, docs }) + '\n');
   const lengths = Array.from(tok.encode(docs, { maxLength: 512 }).lengths);
   const result: Record<string, unknown> = {
     suite: 'score',

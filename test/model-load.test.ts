@@ -203,6 +203,17 @@ describe('loadModel: fixtures', () => {
     expect(m.params.entries.has('pooler.dense.weight')).toBe(false);
   });
 
+  it('reads the module types and pooling config that sentence-transformers 6 writes', async () => {
+    const dir = copyDir(join(SMALL, 'bi-encoder'));
+    editJson(join(dir, 'modules.json'), (mods) => {
+      for (const m of mods) m.type = m.type.replace('sentence_transformers.models.', 'sentence_transformers.base.modules.');
+    });
+    writeFileSync(join(dir, '1_Pooling', 'config.json'), JSON.stringify({ embedding_dimension: 32, pooling_mode: 'mean' }));
+    expect((await loadModel(dir)).pooling).toEqual({ mode: 'mean', normalize: true });
+    writeFileSync(join(dir, '1_Pooling', 'config.json'), JSON.stringify({ pooling_mode: 'max' }));
+    await expect(loadModel(dir)).rejects.toMatchObject({ code: 'MODEL_UNSUPPORTED' });
+  });
+
   it('reads the Transformer module from a subfolder when modules.json says so', async () => {
     const dir = mkdtempSync(join(tmp, 'st-'));
     const inner = join(dir, '0_Transformer');

@@ -165,7 +165,8 @@ async function readSentenceTransformers(dir: string): Promise<SentenceTransforme
     if (typeof type !== 'string' || typeof modPath !== 'string' || modPath.split(/[\\/]/).includes('..')) {
       throw fail('MODEL_CONFIG_INVALID', `${path}: module ${i} needs a string "type" and a "path" inside the model directory`);
     }
-    const short = type.replace(/^sentence_transformers\.models\./, '');
+    // sentence-transformers < 6 writes `sentence_transformers.models.Pooling`, 6 writes longer module paths.
+    const short = type.startsWith('sentence_transformers.') ? type.slice(type.lastIndexOf('.') + 1) : type;
     if (short === 'Transformer' && transformerPath === undefined && pooling === undefined) transformerPath = modPath;
     else if (short === 'Pooling' && transformerPath !== undefined && pooling === undefined) pooling = await readPooling(join(dir, modPath));
     else if (short === 'Normalize' && pooling !== undefined && !normalize) normalize = true;
@@ -186,10 +187,19 @@ async function readPooling(dir: string): Promise<{ mode: Pooling['mode']; dimens
   const path = join(dir, 'config.json');
   const cfg = await readJson(path, false);
   if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw fail('MODEL_CONFIG_INVALID', `${path}: expected a JSON object`);
-  const on = Object.entries(cfg as Record<string, unknown>)
-    .filter(([k, v]) => k.startsWith('pooling_mode_') && v === true)
-    .map(([k]) => k);
-  const modes: Record<string, Pooling['mode']> = { pooling_mode_mean_tokens: 'mean', pooling_mode_cls_token: 'cls' };
+  // sentence-transformers < 6: one `pooling_mode_<mode>: true` flag; 6: `"pooling_mode": "mean"`.
+  const named = (cfg as Record<string, unknown>).pooling_mode;
+  const on = typeof named === 'string'
+    ? [`pooling_mode_${named}`]
+    : Object.entries(cfg as Record<string, unknown>)
+        .filter(([k, v]) => k.startsWith('pooling_mode_') && v === true)
+        .map(([k]) => k);
+  const modes: Record<string, Pooling['mode']> = {
+    pooling_mode_mean_tokens: 'mean',
+    pooling_mode_cls_token: 'cls',
+    pooling_mode_mean: 'mean',
+    pooling_mode_cls: 'cls',
+  };
   if (on.length !== 1 || !(on[0] in modes)) {
     throw fail(
       'MODEL_UNSUPPORTED',

@@ -11,6 +11,7 @@ import { registerEval } from './commands/eval.js';
 import { registerDemo } from './commands/demo.js';
 import { registerScore } from './commands/score.js';
 import { registerRerank } from './commands/rerank.js';
+import { registerServe } from './commands/serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('gpurank')
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerScore(program);
   registerRerank(program);
+  registerServe(program);
   registerDemo(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
   return program;

@@ -148,6 +148,16 @@ export function createServer(reranker: ServedReranker, options: ServerOptions = 
     });
   }
 
+  // Responses sent while closing end their keep-alive connection, so `close()` does not wait for idle
+  // client sockets (Node closes only the connections idle at the moment `close()` starts).
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (req, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: req.method, status: String(reply.statusCode) });

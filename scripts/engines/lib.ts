@@ -33,6 +33,14 @@ export function engineUrl(engine: Engine): string | undefined {
   }
 }
 
+/**
+ * One call shape for both: the union of the two client types has no common signature, and the calls used
+ * here (info, indices.*, bulk, count, search with `body`) take the same parameters in both libraries.
+ */
+export function calls(client: EngineClient): OpenSearchClient {
+  return client as OpenSearchClient;
+}
+
 export function makeClient(engine: Engine, node: string, requestTimeout = 30_000): EngineClient {
   // No retries: a dead engine must surface as an error at once, not after several reconnects.
   const options = { node, requestTimeout, maxRetries: 0 };
@@ -83,8 +91,7 @@ export function bm25Query(text: string): Record<string, unknown> {
 
 /** (Re)creates the index and bulk-loads the collection; returns the document count the engine reports. */
 export async function indexCollection(client: EngineClient, name: Collection, docs: Doc[]): Promise<number> {
-  // The union of two client types has no common call signature, so call through one shape.
-  const c = client as OpenSearchClient;
+  const c = calls(client);
   await c.indices.delete({ index: name, ignore_unavailable: true });
   await c.indices.create({ index: name, body: INDEX_BODY as never });
   for (let i = 0; i < docs.length; i += 500) {

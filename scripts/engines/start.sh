@@ -56,12 +56,14 @@ if [ ! -f "$lib/.complete" ]; then
 fi
 
 # A fresh node each time: the index script recreates the indices. The runner copies its own config
-# file only when none exists, so this one binds loopback and runs as a single node.
+# file only when none exists, so this one binds loopback, runs as a single node, and allocates shards
+# whatever the disk usage (the default watermarks refuse them on a CI disk over 85-90% full).
 rm -rf "$home"
 mkdir -p "$home/node_1/config"
 cat >"$home/node_1/config/$conf" <<EOF
 network.host: 127.0.0.1
 discovery.type: single-node
+cluster.routing.allocation.disk.threshold_enabled: false
 EOF
 
 # The runner serves HTTP on baseHttpPort + 1. Heap is kept small: CI machines have 2 cores.

@@ -283,6 +283,23 @@ describe('withReranking on @elastic/elasticsearch v9', () => {
     expect(res.hits.hits.map((h: any) => h._id)).toEqual(['d0', 'd1', 'd2']);
   });
 
+  it('falls back when the scorer returns the wrong number of scores, or a linear blend meets hits without _score', async () => {
+    const { client } = esClient([]);
+    const short: Scorer = { score: async () => new Float32Array(2) };
+    const res: any = await withReranking(client, short, { field: 'body.text', logger: silent }).search({ index: 'docs', query: { match: { 'body.text': QUERY } }, size: 2 });
+    expect(res.gpurank).toEqual({ reranked: false, error: 'the reranker returned 2 scores for 25 documents' });
+    const unscored = DOCS.slice(0, 5).map((d) => ({ ...d, _score: null as unknown as number }));
+    const sorted = esClient([], unscored).client;
+    const blended: any = await withReranking(sorted, reranker, { field: 'body.text', blend: { method: 'linear', alpha: 0.5 }, logger: silent }).search({
+      index: 'docs',
+      query: { match: { 'body.text': QUERY } },
+      sort: [{ year: 'desc' }],
+    });
+    expect(blended.gpurank.reranked).toBe(false);
+    expect(blended.gpurank.error).toMatch(/linear blend needs the engine _score/);
+    expect(blended.hits.hits.map((h: any) => h._id)).toEqual(['d0', 'd1', 'd2', 'd3', 'd4']);
+  });
+
   it("raises a typed RerankFailedError with the cause in 'throw' mode", async () => {
     const { client } = esClient([]);
     const cause = new Error('GPU on fire');

@@ -383,6 +383,16 @@ describe('withReranking on @elastic/elasticsearch v9', () => {
     expect(seen).toHaveLength(0);
   });
 
+  it('wraps a plain object client, and refuses the callback API', async () => {
+    const calls: unknown[] = [];
+    const plain = { search: async (params: unknown, ...rest: unknown[]) => (calls.push(params, ...rest), engine([])({}, {})) };
+    const es = withReranking(plain, reranker, { field: 'body.text' });
+    const res: any = await es.search({ index: 'docs', query: { match: { 'body.text': QUERY } } });
+    expect(res.gpurank.reranked).toBe(true);
+    await expect(es.search({ index: 'docs', query: { match: { a: 'x' } } }, {}, () => {})).rejects.toThrow(/callback API is not supported/);
+    expect(calls).toHaveLength(1);
+  });
+
   it('rejects bad options and non-clients', () => {
     const { client } = esClient([]);
     expect(() => withReranking({} as any, reranker)).toThrow(/no search\(\) method/);

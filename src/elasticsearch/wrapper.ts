@@ -135,6 +135,10 @@ async function rerankedSearch(
   rest: unknown[],
 ): Promise<unknown> {
   if (params === undefined || params === null || typeof params !== 'object') return client.search(params, ...rest);
+  // 7.x clients also take a callback; its result would bypass the reranking, so only promises are supported.
+  if (rest.some((arg) => typeof arg === 'function')) {
+    throw new InputError('search: the callback API is not supported with reranking; use the returned promise', { code: 'BAD_RERANK' });
+  }
   const { rerank = {}, ...engineParams } = params as Record<string, unknown> & { rerank?: RerankRequest };
   if (typeof rerank !== 'object' || rerank === null) throw new InputError('search: rerank must be an object', { code: 'BAD_RERANK' });
   const body = isObject(engineParams.body) ? { ...engineParams.body } : undefined;

@@ -12,6 +12,7 @@ import {
   NoAdapterError,
   ShaderCompilationError,
 } from '../src/gpu/index.js';
+import { lavapipeThreads } from '../src/gpu/adapter.js';
 import { fromGpuError } from '../src/gpu/errors.js';
 import { InputError } from '../src/errors.js';
 import { forward, gpuWithDevice } from './gpu-forward.js';
@@ -60,6 +61,15 @@ afterAll(() => {
 });
 
 describe('acquisition and report', () => {
+  it('gives lavapipe 4 threads per core unless LP_NUM_THREADS is set', () => {
+    const unset: Record<string, string | undefined> = {};
+    lavapipeThreads(unset, 2);
+    expect(unset.LP_NUM_THREADS).toBe('8');
+    const chosen: Record<string, string | undefined> = { LP_NUM_THREADS: '1' };
+    lavapipeThreads(chosen, 2);
+    expect(chosen.LP_NUM_THREADS).toBe('1');
+  });
+
   it('reports the software adapter with its features and limits', () => {
     const r = rt.report;
     expect(r.runtime).toBe('node');

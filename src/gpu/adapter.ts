@@ -100,6 +100,17 @@ export interface GpuSource {
 }
 
 /**
+ * Sets Mesa's `LP_NUM_THREADS` (read only by llvmpipe/lavapipe, when Dawn enumerates adapters;
+ * other drivers ignore it) to 4 per core unless the user chose a value. Mesa's default of one per
+ * core leaves cores idle: on 2 cores (Mesa 25.0.7) 4 per core took the matmul from 20 to 27
+ * GFLOP/s and the MiniLM forward from 25.7 to 19.4 s (f32). Native code sees only the main
+ * thread's environment: in a worker thread this has no effect.
+ */
+export function lavapipeThreads(env: Record<string, string | undefined>, cores: number): void {
+  env.LP_NUM_THREADS ??= String(4 * Math.max(1, cores));
+}
+
+/**
  * Finds the `GPU` object. In Node this creates a Dawn instance; the caller must keep
  * the returned object alive for as long as any device from it lives (Dawn crashes
  * if it is garbage-collected under a live device).
@@ -123,6 +134,8 @@ export async function loadGpu(options: GpuOptions = {}): Promise<GpuSource> {
   for (const [name, value] of Object.entries(dawn.globals)) {
     if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
   }
+  const { availableParallelism } = await import('node:os');
+  lavapipeThreads(process.env, availableParallelism());
   const flags = [...(options.dawnFlags ?? [])];
   if (options.backend) flags.push(`backend=${options.backend}`);
   if (options.adapter) flags.push(`adapter=${options.adapter}`);

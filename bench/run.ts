@@ -8,6 +8,7 @@ const suites: Record<string, Suite> = {
   tokenize: async (args) => (await import('./tokenize.js')).run(args),
   score: async (args) => (await import('./score.js')).run(args),
   matmul: async (args) => (await import('./matmul.js')).run(args),
+  load: async (args) => (await import('./load.js')).run(args),
 };
 
 async function main(argv: string[]): Promise<number> {

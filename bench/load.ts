@@ -6,6 +6,8 @@
  * back to back for `seconds` (at most 60), and the result reports p50/p99 latency per status, the status
  * counts, and the process memory before, at the end, and after the model is disposed and a GC.
  * Run it with `--queue` ≥ clients (no request should fail) and with a smaller queue (429s expected above it).
+ * `--rounds N` repeats the load phase on the same server, with the memory after each round (after a GC when
+ * node runs with --expose-gc): a plateau rather than growth shows memory is bounded.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +34,7 @@ export async function run(args: string[]): Promise<unknown> {
   const docsPerRequest = Number(flag(args, '--docs', '20'));
   const seconds = Math.min(60, Number(flag(args, '--seconds', '20')));
   const queue = Number(flag(args, '--queue', String(clients)));
+  const rounds = Math.max(1, Number(flag(args, '--rounds', '1')));
   const passages = readFileSync(`${ROOT}data/cranfield/corpus.jsonl`, 'utf8')
     .split('\n')
     .filter(Boolean)
@@ -49,7 +52,7 @@ export async function run(args: string[]): Promise<unknown> {
   const loaded = process.memoryUsage();
 
   const latencies = new Map<number, number[]>();
-  const deadline = performance.now() + seconds * 1000;
+  let deadline = 0;
   let next = 0;
   const client = async () => {
     while (performance.now() < deadline) {
@@ -76,7 +79,14 @@ export async function run(args: string[]): Promise<unknown> {
       if (status === 429) await new Promise((r) => setTimeout(r, 50));
     }
   };
-  await Promise.all(Array.from({ length: clients }, client));
+  const perRound: { rss: number; heap_used: number }[] = [];
+  for (let r = 0; r < rounds; r++) {
+    deadline = performance.now() + seconds * 1000;
+    await Promise.all(Array.from({ length: clients }, client));
+    global.gc?.();
+    const m = process.memoryUsage();
+    perRound.push({ rss: mb(m.rss), heap_used: mb(m.heapUsed) });
+  }
   const atEnd = process.memoryUsage();
   await shutdown(app, reranker);
   global.gc?.();
@@ -91,13 +101,14 @@ export async function run(args: string[]): Promise<unknown> {
   const ok = latencies.get(200)?.length ?? 0;
   return {
     suite: 'load',
-    workload: { model: model.replace(ROOT, ''), clients, docs_per_request: docsPerRequest, seconds, concurrency: 1, queue, endpoint: 'POST /v1/rerank' },
+    workload: { model: model.replace(ROOT, ''), clients, docs_per_request: docsPerRequest, seconds, rounds, concurrency: 1, queue, endpoint: 'POST /v1/rerank' },
     adapter: reranker.runtime.report.description,
-    requests_per_s: Math.round((ok / seconds) * 10) / 10,
-    documents_per_s: Math.round(((ok * docsPerRequest) / seconds) * 10) / 10,
+    requests_per_s: Math.round((ok / (seconds * rounds)) * 10) / 10,
+    documents_per_s: Math.round(((ok * docsPerRequest) / (seconds * rounds)) * 10) / 10,
     by_status: byStatus,
     memory_mb: {
       gc_exposed: typeof global.gc === 'function',
+      after_each_round: perRound,
       rss: { baseline: mb(baseline.rss), loaded: mb(loaded.rss), end_of_load: mb(atEnd.rss), after_dispose: mb(after.rss) },
       heap_used: { baseline: mb(baseline.heapUsed), loaded: mb(loaded.heapUsed), end_of_load: mb(atEnd.heapUsed), after_dispose: mb(after.heapUsed) },
     },

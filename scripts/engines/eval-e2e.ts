@@ -8,8 +8,9 @@
 import { parseArgs } from 'node:util';
 import { loadCore } from '../../src/core/wasm.js';
 import { rrf } from '../../src/core/fusion.js';
-import { evaluate, parseQrels, type Run } from '../../src/eval/index.js';
+import { evaluate, parseQrels, runFromLists } from '../../src/eval/index.js';
 import { Reranker } from '../../src/rerank/reranker.js';
+import { byScore, scoreCandidates } from '../../src/rerank/candidates.js';
 import { COLLECTIONS, ENGINES, ROOT, bm25Query, calls, engineUrl, loadCollection, makeClient, type Engine } from './lib.js';
 
 const MEASURES = ['ndcg_cut_10', 'recip_rank', 'map'];
@@ -64,30 +65,14 @@ try {
 
     // Second stage: a bi-encoder embeds each candidate once; a cross-encoder scores each pair.
     const t1 = performance.now();
-    const reranked = new Map<string, string[]>();
-    if (reranker.kind === 'bi-encoder') {
-      const docIds = [...text.keys()];
-      const row = new Map(docIds.map((d, i) => [d, i]));
-      const docEmb = await reranker.embed(docIds.map((d) => text.get(d)!));
-      const queryEmb = await reranker.embed(judged.map((q) => q.text));
-      const dim = docEmb.length / docIds.length;
-      judged.forEach((q, qi) => {
-        const scored = bm25.get(q._id)!.map((d) => [d, dot(queryEmb, qi * dim, docEmb, row.get(d)! * dim, dim)] as const);
-        reranked.set(q._id, scored.sort((a, b) => b[1] - a[1]).map(([d]) => d));
-      });
-    } else {
-      for (const q of judged) {
-        const ids = bm25.get(q._id)!;
-        const s = await reranker.score(q.text, ids.map((d) => text.get(d)!));
-        reranked.set(q._id, ids.map((d, i) => [d, s[i]] as const).sort((a, b) => b[1] - a[1]).map(([d]) => d));
-      }
-    }
+    const scores = await scoreCandidates(reranker, judged.map((q) => ({ id: q._id, text: q.text })), bm25, (d) => text.get(d)!);
+    const reranked = new Map(judged.map((q) => [q._id, byScore(scores.get(q._id)!)]));
     const rerankS = (performance.now() - t1) / 1000;
     const fused = new Map(judged.map((q) => [q._id, rrf([bm25.get(q._id)!, reranked.get(q._id)!]).ids]));
     console.log(`eval:e2e: ${name}: ${judged.length} judged queries, ${text.size} distinct candidates; BM25 ${searchS.toFixed(1)} s, rerank ${rerankS.toFixed(1)} s`);
 
     for (const [run, lists] of [['BM25 top-100', bm25], ['BM25 → rerank', reranked], ['BM25 + rerank (RRF)', fused]] as const) {
-      const result = evaluate(qrels, asRun(lists), { measures: MEASURES, recipRankCutoff: 10 });
+      const result = evaluate(qrels, runFromLists(lists, 'gpurank-e2e'), { measures: MEASURES, recipRankCutoff: 10 });
       table.push(`| ${name} (${judged.length} q) | ${run} | ${MEASURES.map((m) => Number(result.all.get(m)).toFixed(4)).join(' | ')} |`);
     }
   }
@@ -100,16 +85,3 @@ console.log(`\n${version}, BM25 top-${WINDOW} (title+text, English analyzer) rer
 console.log('| collection | run | nDCG@10 | MRR@10 | MAP |');
 console.log('|---|---|---|---|---|');
 for (const line of table) console.log(line);
-
-function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
-  let s = 0;
-  for (let i = 0; i < n; i++) s += a[ao + i] * b[bo + i];
-  return s;
-}
-
-/** A run whose scores follow list order (trec_eval re-sorts by score). */
-function asRun(lists: Map<string, string[]>): Run {
-  const results = new Map<string, Map<string, number>>();
-  for (const [q, list] of lists) results.set(q, new Map(list.map((d, i) => [d, list.length - i])));
-  return { results, runId: 'gpurank-e2e' };
-}

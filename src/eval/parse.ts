@@ -75,6 +75,13 @@ export function parseQrels(text: string, name = '<qrels>'): Qrels {
   return qrels;
 }
 
+/** A run from ranked lists of doc ids (best first), scored by list position (trec_eval re-sorts by score). */
+export function runFromLists(lists: ReadonlyMap<string, readonly string[]>, runId: string): Run {
+  const results = new Map<string, Map<string, number>>();
+  for (const [q, list] of lists) results.set(q, new Map(list.map((d, i) => [d, list.length - i])));
+  return { results, runId };
+}
+
 /** Parses a TREC run; `name` (usually the path) labels errors. */
 export function parseRun(text: string, name = '<run>'): Run {
   const results = new Map<string, Map<string, number>>();

@@ -9,3 +9,4 @@ export {
   type RerankResult,
   type RerankerOptions,
 } from './reranker.js';
+export { scoreCandidates, byScore, type CandidateQuery } from './candidates.js';

@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
 import { rrf } from '../../core/fusion.js';
-import { evaluate, parseQrels, parseRun, type Run } from '../../eval/index.js';
+import { evaluate, parseQrels, parseRun, runFromLists } from '../../eval/index.js';
 import { Reranker } from '../../rerank/reranker.js';
+import { byScore, scoreCandidates } from '../../rerank/candidates.js';
 import { positiveInt } from './model-options.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -79,38 +80,19 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     log(`model: ${reranker.kind}, ${reranker.dtype}, max length ${reranker.maxLength}; GPU: ${rt.description || rt.vendor} (${rt.software ? 'software adapter: slow' : 'hardware'}); loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const t1 = performance.now();
-    const scores = new Map<string, Map<string, number>>();
-    let units = 0;
+    const windows = new Map(qids.map((q) => [q, bm25.get(q)!.slice(0, opts.window)]));
+    const scores = await scoreCandidates(reranker, qids.map((q) => ({ id: q, text: queryText.get(q) ?? '' })), windows, (d) => docs.get(d)?.text ?? '');
+    const seconds = (performance.now() - t1) / 1000;
     if (reranker.kind === 'bi-encoder') {
-      // Embed each candidate once, however many queries retrieved it.
-      const docIds = [...new Set(qids.flatMap((q) => bm25.get(q)!.slice(0, opts.window)))];
-      const docEmb = await reranker.embed(docIds.map((d) => docs.get(d)?.text ?? ''));
-      const queryEmb = await reranker.embed(qids.map((q) => queryText.get(q) ?? ''));
-      const hidden = docEmb.length / docIds.length;
-      const row = new Map(docIds.map((d, i) => [d, i]));
-      qids.forEach((q, qi) => {
-        const s = new Map<string, number>();
-        for (const d of bm25.get(q)!.slice(0, opts.window)) s.set(d, dot(queryEmb, qi * hidden, docEmb, row.get(d)! * hidden, hidden));
-        scores.set(q, s);
-      });
-      units = docIds.length + qids.length;
-      log(`embedded ${docIds.length} candidate documents and ${qids.length} queries in ${((performance.now() - t1) / 1000).toFixed(1)} s (${(units / ((performance.now() - t1) / 1000)).toFixed(1)} texts/s)`);
+      const distinct = new Set([...windows.values()].flat()).size;
+      log(`embedded ${distinct} candidate documents and ${qids.length} queries in ${seconds.toFixed(1)} s (${((distinct + qids.length) / seconds).toFixed(1)} texts/s)`);
     } else {
-      for (const q of qids) {
-        const window = bm25.get(q)!.slice(0, opts.window);
-        const s = await reranker.score(queryText.get(q) ?? '', window.map((d) => docs.get(d)?.text ?? ''));
-        scores.set(q, new Map(window.map((d, i) => [d, s[i]])));
-        units += window.length;
-      }
-      log(`scored ${units} (query, document) pairs in ${((performance.now() - t1) / 1000).toFixed(1)} s (${(units / ((performance.now() - t1) / 1000)).toFixed(1)} pairs/s)`);
+      const pairs = [...windows.values()].reduce((n, w) => n + w.length, 0);
+      log(`scored ${pairs} (query, document) pairs in ${seconds.toFixed(1)} s (${(pairs / seconds).toFixed(1)} pairs/s)`);
     }
 
     // Runs for trec_eval: the reranked window first, then the rest of BM25's list in its order.
-    const reranked = new Map<string, string[]>();
-    for (const q of qids) {
-      const window = [...scores.get(q)!.entries()].sort((a, b) => b[1] - a[1]).map(([d]) => d);
-      reranked.set(q, [...window, ...bm25.get(q)!.slice(opts.window)]);
-    }
+    const reranked = new Map(qids.map((q) => [q, [...byScore(scores.get(q)!), ...bm25.get(q)!.slice(opts.window)]]));
     const fused = new Map(qids.map((q) => [q, rrf([bm25.get(q)!, reranked.get(q)!]).ids]));
     const rows: [string, Map<string, string[]>][] = [
       [`BM25 top-100`, bm25],
@@ -120,7 +102,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     log(`\nquality over ${qids.length} judged queries (trec_eval semantics; MRR cut at 10):`);
     log(`  ${'run'.padEnd(22)}${['nDCG@10', 'MRR@10', 'MAP'].map((m) => m.padStart(10)).join('')}`);
     for (const [name, lists] of rows) {
-      const result = evaluate(qrels, asRun(lists), { measures: MEASURES, recipRankCutoff: 10 });
+      const result = evaluate(qrels, runFromLists(lists, 'gpurank-demo'), { measures: MEASURES, recipRankCutoff: 10 });
       log(`  ${name.padEnd(22)}${MEASURES.map((m) => Number(result.all.get(m)).toFixed(4).padStart(10)).join('')}`);
     }
 
@@ -135,18 +117,5 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   } finally {
     await reranker.dispose();
   }
-}
-
-function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
-  let s = 0;
-  for (let i = 0; i < n; i++) s += a[ao + i] * b[bo + i];
-  return s;
-}
-
-/** A run whose scores follow list order (trec_eval re-sorts by score). */
-function asRun(lists: Map<string, string[]>): Run {
-  const results = new Map<string, Map<string, number>>();
-  for (const [q, list] of lists) results.set(q, new Map(list.map((d, i) => [d, list.length - i])));
-  return { results, runId: 'gpurank-demo' };
 }
 

@@ -244,7 +244,7 @@ export class Matmul {
     return grid(invocations, WG, this.rt.limits.maxComputeWorkgroupsPerDimension);
   }
 
-  /** Frees the per-shape uniform buffers and the placeholder bias. */
+  /** Frees the per-shape uniform buffers and the zero buffer bound as bias when a call has none. */
   destroy(): void {
     for (const cache of Object.values(this.steps)) cache.destroy();
     this.noBias.destroy();

@@ -9,6 +9,7 @@
  */
 import { GpuRuntime } from '../src/gpu/index.js';
 import { Matmul, matmulCpu, type Activation, type Dtype, type MatmulVariant } from '../src/model/kernels/matmul.js';
+import { fromHalf } from '../src/model/kernels/common.js';
 
 function flag(args: string[], name: string, fallback: string): string {
   const i = args.indexOf(name);
@@ -39,14 +40,6 @@ function data(count: number, dtype: Dtype, seed: number): { bytes: ArrayBufferVi
   return { bytes, values: f };
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
 
 interface Result {
   variant: string;
@@ -110,7 +103,7 @@ export async function run(args: string[]): Promise<unknown> {
           let maxRelErr = 0;
           checked.forEach((r, i) => {
             const ref = matmulCpu(xd.values.subarray(r * k, (r + 1) * k), wd.values, bd.values, 1, n, k, activation);
-            const out = dtype === 'f32' ? new Float32Array(got[i]) : Float32Array.from(new Uint16Array(got[i]), halfToFloat);
+            const out = dtype === 'f32' ? new Float32Array(got[i]) : Float32Array.from(new Uint16Array(got[i]), fromHalf);
             ref.forEach((v, j) => (maxRelErr = Math.max(maxRelErr, Math.abs(out[j] - v) / (1 + Math.abs(v)))));
           });
           for (const b of [x, w, bias, y]) b.destroy();

@@ -3,6 +3,7 @@
  * for ragged shapes (primes, m = 1, k not a multiple of 4), with and without bias, each activation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromHalf, toHalf } from '../src/model/kernels/common.js';
 import { GpuRuntime } from '../src/gpu/index.js';
 import { InputError } from '../src/errors.js';
 import { GpuFeatureError, Matmul, erf, expandTemplate, geluCpu, matmulCpu, requireDtype, type Activation, type Dtype, type MatmulVariant } from '../src/model/kernels/matmul.js';
@@ -20,37 +21,6 @@ function values(n: number, seed: number): Float32Array {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s / 2 ** 31 - 1;
   });
-}
-
-/** f32 → IEEE half bits, round to nearest even (normal range suffices for these values). */
-function toHalf(v: number): number {
-  const f = new Float32Array([v]);
-  const u = new Uint32Array(f.buffer)[0];
-  const sign = (u >>> 16) & 0x8000;
-  const exp = ((u >>> 23) & 0xff) - 127 + 15;
-  let mant = u & 0x7fffff;
-  if (exp <= 0) {
-    if (exp < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - exp;
-    const half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    return sign | (half + (rem > mid || (rem === mid && (half & 1)) ? 1 : 0));
-  }
-  if (exp >= 31) return sign | 0x7c00;
-  const half = (exp << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  return sign | (half + (rem > 0x1000 || (rem === 0x1000 && (half & 1)) ? 1 : 0));
-}
-
-function fromHalf(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
 /** Host data in the kernel's storage type, padded to 4 bytes; `exact` is what the GPU sees. */

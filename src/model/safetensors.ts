@@ -257,20 +257,19 @@ async function exists(path: string): Promise<boolean> {
 
 // --- dtype conversion ---
 
-const F16_EXP = new Float32Array(32);
-for (let e = 0; e < 32; e++) F16_EXP[e] = 2 ** (e - 15);
+/** One IEEE binary16 value (bits) as a number: subnormals, infinities and NaN included. */
+export function f16BitsToF32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
 
-/** IEEE binary16 bits → f32 values (subnormals, infinities and NaN included). */
+/** IEEE binary16 bits → f32 values. */
 export function f16ToF32(src: Uint16Array, dest: Float32Array): void {
-  for (let i = 0; i < src.length; i++) {
-    const h = src[i];
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) dest[i] = sign * frac * 2 ** -24;
-    else if (exp === 31) dest[i] = frac ? NaN : sign * Infinity;
-    else dest[i] = sign * F16_EXP[exp] * (1 + frac / 1024);
-  }
+  for (let i = 0; i < src.length; i++) dest[i] = f16BitsToF32(src[i]);
 }
 
 /** bfloat16 bits are the top half of an f32. */

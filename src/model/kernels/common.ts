@@ -5,6 +5,7 @@
 import { GpurankError } from '../../errors.js';
 import type { BufferBinding, DispatchStep, GpuRuntime } from '../../gpu/index.js';
 import { requireDtype, type Dtype } from './matmul.js';
+import { f32ToF16Bits as toHalf, f16BitsToF32 as fromHalf } from '../safetensors.js';
 
 export type { Dtype };
 
@@ -45,44 +46,8 @@ async function readShader(url: URL): Promise<string> {
   return res.text();
 }
 
-// f16 bit patterns, round to nearest even (what the GPU's own f32 -> f16 conversion does).
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-export function toHalf(x: number): number {
-  f32[0] = x;
-  const bits = u32[0];
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    // Subnormal: shift the mantissa (with its implicit 1) into place, rounding to nearest even.
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let r = m >>> shift;
-    const rest = m & ((1 << shift) - 1);
-    if (rest > half || (rest === half && (r & 1))) r++;
-    return sign | r;
-  }
-  let r = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (r & 1))) r++;
-  return sign | r;
-}
-
-export function fromHalf(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 0x1f) return m ? NaN : sign * Infinity;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
+// f32 ↔ binary16 conversions are the ones the safetensors reader and writer use (round to nearest even).
+export { toHalf, fromHalf };
 
 /** Values as the bytes of a `dtype` storage buffer. */
 export function pack(values: ArrayLike<number>, dtype: Dtype): Float32Array | Uint16Array {

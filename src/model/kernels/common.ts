@@ -27,12 +27,13 @@ const SHADERS = new URL('../../../shaders/', import.meta.url);
 
 /**
  * `shaders/<op>.wgsl` with the prelude that fixes the storage type `T` and declares `consts` (u32):
- * unlike pipeline overrides, these can size function-scope arrays.
+ * unlike pipeline overrides, these can size function-scope arrays. `includes` are other shader files
+ * (e.g. `rng`) whose functions `op` calls, prepended in order.
  */
-export async function shaderSource(op: string, dtype: Dtype, consts: Record<string, number> = {}): Promise<string> {
-  const code = await readShader(new URL(`${op}.wgsl`, SHADERS));
+export async function shaderSource(op: string, dtype: Dtype, consts: Record<string, number> = {}, includes: string[] = []): Promise<string> {
+  const [code, ...libs] = await Promise.all([op, ...includes].map((name) => readShader(new URL(`${name}.wgsl`, SHADERS))));
   const prelude = dtype === 'f16' ? 'enable f16;\nalias T = f16;\n' : 'alias T = f32;\n';
-  return prelude + Object.entries(consts).map(([name, v]) => `const ${name}: u32 = ${v}u;\n`).join('') + code;
+  return prelude + Object.entries(consts).map(([name, v]) => `const ${name}: u32 = ${v}u;\n`).join('') + libs.join('\n') + code;
 }
 
 /** From disk in Node (imported lazily, so browser bundles never see node:fs), fetched elsewhere. */

@@ -35,7 +35,20 @@ describe('parseBertConfig', () => {
       padTokenId: 0,
       numLabels: 2,
       id2label: ['irrelevant', 'relevant'],
+      hiddenDropoutProb: 0,
+      attentionProbsDropoutProb: 0,
+      classifierDropout: 0,
     });
+  });
+
+  it("reads dropout rates with HF's defaults (0.1; classifier_dropout null = the hidden rate) and refuses bad ones", () => {
+    const c = base();
+    for (const k of ['hidden_dropout_prob', 'attention_probs_dropout_prob', 'classifier_dropout']) delete c[k];
+    expect(parseBertConfig(c)).toMatchObject({ hiddenDropoutProb: 0.1, attentionProbsDropoutProb: 0.1, classifierDropout: 0.1 });
+    expect(parseBertConfig({ ...c, hidden_dropout_prob: 0.2, classifier_dropout: null })).toMatchObject({ classifierDropout: 0.2 });
+    expect(parseBertConfig({ ...c, classifier_dropout: 0.3 })).toMatchObject({ hiddenDropoutProb: 0.1, classifierDropout: 0.3 });
+    expect(() => parseBertConfig({ ...c, hidden_dropout_prob: 1 })).toThrow(/hidden_dropout_prob.*\[0, 1\)/);
+    expect(() => parseBertConfig({ ...c, attention_probs_dropout_prob: 'x' })).toThrow(/attention_probs_dropout_prob/);
   });
 
   it("applies HF's defaults: 2 labels named LABEL_i, 2 token types, pad id 0, eps 1e-12, gelu", () => {

@@ -170,6 +170,19 @@ export class GpuRuntime {
     return bindGroup;
   }
 
+  /** Zeroes buffers (whole, or a range) in one submission, queued in order with dispatches. */
+  clear(bindings: BufferBinding[]): void {
+    const device = this.device;
+    const scope = this.open(device, true);
+    const encoder = device.createCommandEncoder();
+    for (const b of bindings) {
+      const { buffer, offset = 0, size } = 'buffer' in b ? b : { buffer: b };
+      encoder.clearBuffer(buffer, offset, size);
+    }
+    device.queue.submit([encoder.finish()]);
+    this.defer(device, scope, 'clearing buffers');
+  }
+
   /** Encodes the steps into one compute pass and submits it. Errors surface at `read()`/`sync()`. */
   dispatch(steps: DispatchStep | DispatchStep[]): void {
     const device = this.device;

@@ -30,6 +30,10 @@ export interface BertConfig {
   numLabels: number;
   /** Label names by index (HF's `LABEL_i` when the file has none). */
   id2label: string[];
+  /** Dropout rates used in training (HF defaults 0.1; `classifier_dropout` null means the hidden rate). */
+  hiddenDropoutProb: number;
+  attentionProbsDropoutProb: number;
+  classifierDropout: number;
 }
 
 const HIDDEN_ACTS: Record<string, HiddenAct> = {
@@ -117,6 +121,14 @@ export function parseBertConfig(json: unknown, source = 'config.json'): BertConf
   }
 
   const id2label = parseLabels(c, source);
+  const rate = (field: string, fallback: number): number => {
+    const v = c[field] ?? fallback;
+    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw invalid(source, field, `expected a number in [0, 1), got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const hiddenDropoutProb = rate('hidden_dropout_prob', 0.1);
+  const attentionProbsDropoutProb = rate('attention_probs_dropout_prob', 0.1);
+  const classifierDropout = rate('classifier_dropout', hiddenDropoutProb);
   return {
     modelType: 'bert',
     architectures: architectures as string[],
@@ -133,6 +145,9 @@ export function parseBertConfig(json: unknown, source = 'config.json'): BertConf
     padTokenId,
     numLabels: id2label.length,
     id2label,
+    hiddenDropoutProb,
+    attentionProbsDropoutProb,
+    classifierDropout,
   };
 }
 

@@ -43,3 +43,77 @@ fn layernorm_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wor
     y[base + c] = T(d * inv * f32(gamma[c]) + f32(beta[c]));
   }
 }
+
+// ---- Backward (training; f32 storage). Forward: s = x + residual, x̂ = (s - mean) * inv,
+// y = x̂ * gamma + beta. With g = dy * gamma:
+//   ds = inv * (g - mean(g) - x̂ * mean(g * x̂))   (written to dx: the graph sends it to both x and residual)
+//   dgamma += Σ_rows dy * x̂,   dbeta += Σ_rows dy   (accumulated into the grads buffer)
+// Two entry points, dispatched in this order: `layernorm_backward` (one invocation per row) writes dx and
+// the row's (mean, inv) to `stats`; `layernorm_backward_params` (one invocation per column) sums over the
+// rows in row order, so the result does not depend on the batch split or on timing (no atomics).
+// Each entry point has its own binding table (variables of other entry points may share numbers):
+//   layernorm_backward:        0 p, 1 x, 2 residual, 3 gamma, 4 dy, 5 dx, 6 stats (written)
+//   layernorm_backward_params: 0 p, 1 x, 2 residual, 3 row_stats, 4 dy, 5 dgamma, 6 dbeta
+// A row whose dy is zero (padding) yields dx = 0 and adds nothing, whatever finite values x holds.
+
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(3) var<storage, read> row_stats: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dbeta: array<f32>;
+
+@compute @workgroup_size(WG)
+fn layernorm_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= p.rows) {
+    return;
+  }
+  let base = row * p.hidden;
+  let n = f32(p.hidden);
+  // The forward's statistics, recomputed the same way (two passes).
+  var sum = 0.0;
+  for (var c = 0u; c < p.hidden; c++) {
+    sum += f32(x[base + c]) + f32(residual[base + c]);
+  }
+  let mean = sum / n;
+  var sq = 0.0;
+  for (var c = 0u; c < p.hidden; c++) {
+    let d = f32(x[base + c]) + f32(residual[base + c]) - mean;
+    sq += d * d;
+  }
+  let inv = inverseSqrt(sq / n + p.eps);
+  stats[2u * row] = mean;
+  stats[2u * row + 1u] = inv;
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var c = 0u; c < p.hidden; c++) {
+    let g = dy[base + c] * f32(gamma[c]);
+    sg += g;
+    sgx += g * (f32(x[base + c]) + f32(residual[base + c]) - mean) * inv;
+  }
+  let mg = sg / n;
+  let mgx = sgx / n;
+  for (var c = 0u; c < p.hidden; c++) {
+    let xhat = (f32(x[base + c]) + f32(residual[base + c]) - mean) * inv;
+    dx[base + c] = inv * (dy[base + c] * f32(gamma[c]) - mg - xhat * mgx);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn layernorm_backward_params(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= p.hidden) {
+    return;
+  }
+  var sg = 0.0;
+  var sb = 0.0;
+  for (var r = 0u; r < p.rows; r++) {
+    let i = r * p.hidden + c;
+    let xhat = (f32(x[i]) + f32(residual[i]) - row_stats[2u * r]) * row_stats[2u * r + 1u];
+    sg += dy[i] * xhat;
+    sb += dy[i];
+  }
+  dgamma[c] += sg;
+  dbeta[c] += sb;
+}

@@ -8,10 +8,20 @@ export interface LayerNormShape {
   eps: number;
 }
 
-/** CPU reference (f64 arithmetic, f32 storage). `residual` may be omitted (treated as zeros). */
-export function layernormCpu(x: Float32Array, residual: Float32Array | null, gamma: Float32Array, beta: Float32Array, shape: LayerNormShape): Float32Array {
+/**
+ * CPU reference (f64 arithmetic, f32 storage). `residual` may be omitted (treated as zeros). Pass a
+ * Float64Array `out` for f64 results (gradient checks take finite differences of them).
+ */
+export function layernormCpu<O extends Float32Array | Float64Array = Float32Array>(
+  x: ArrayLike<number>,
+  residual: ArrayLike<number> | null,
+  gamma: ArrayLike<number>,
+  beta: ArrayLike<number>,
+  shape: LayerNormShape,
+  out?: O,
+): O {
   const { rows, hidden, eps } = shape;
-  const y = new Float32Array(rows * hidden);
+  const y = out ?? (new Float32Array(rows * hidden) as O);
   const row = new Float64Array(hidden);
   for (let r = 0; r < rows; r++) {
     const base = r * hidden;
@@ -57,5 +67,95 @@ export class LayerNorm {
   /** Frees the per-shape uniform buffers. */
   destroy(): void {
     this.cache.destroy();
+  }
+}
+
+/** Gradients of y = LN(x + residual) * gamma + beta: `dx` is d/d(x + residual), the others per column. */
+export interface LayerNormGrads {
+  dx: Float32Array;
+  dgamma: Float32Array;
+  dbeta: Float32Array;
+}
+
+/**
+ * CPU reference of the backward (f64 arithmetic, f32 storage). `dgamma`/`dbeta` are this batch's sums
+ * alone (the GPU kernel adds them to what the grads buffer holds).
+ */
+export function layernormBackwardCpu(x: ArrayLike<number>, residual: ArrayLike<number> | null, gamma: ArrayLike<number>, dy: ArrayLike<number>, shape: LayerNormShape): LayerNormGrads {
+  const { rows, hidden, eps } = shape;
+  const dx = new Float32Array(rows * hidden);
+  const dgamma = new Float64Array(hidden);
+  const dbeta = new Float64Array(hidden);
+  const xhat = new Float64Array(hidden);
+  for (let r = 0; r < rows; r++) {
+    const base = r * hidden;
+    let sum = 0;
+    for (let c = 0; c < hidden; c++) sum += x[base + c] + (residual ? residual[base + c] : 0);
+    const mean = sum / hidden;
+    let sq = 0;
+    for (let c = 0; c < hidden; c++) sq += (x[base + c] + (residual ? residual[base + c] : 0) - mean) ** 2;
+    const inv = 1 / Math.sqrt(sq / hidden + eps);
+    let sg = 0;
+    let sgx = 0;
+    for (let c = 0; c < hidden; c++) {
+      xhat[c] = (x[base + c] + (residual ? residual[base + c] : 0) - mean) * inv;
+      const g = dy[base + c] * gamma[c];
+      sg += g;
+      sgx += g * xhat[c];
+      dgamma[c] += dy[base + c] * xhat[c];
+      dbeta[c] += dy[base + c];
+    }
+    for (let c = 0; c < hidden; c++) dx[base + c] = inv * (dy[base + c] * gamma[c] - sg / hidden - (xhat[c] * sgx) / hidden);
+  }
+  return { dx, dgamma: Float32Array.from(dgamma), dbeta: Float32Array.from(dbeta) };
+}
+
+export interface LayerNormBackwardArgs extends LayerNormShape {
+  /** The forward's inputs (f32): the gradient is taken at x + residual. */
+  x: BufferBinding;
+  residual: BufferBinding;
+  gamma: BufferBinding;
+  /** f32 [rows, hidden]: gradient of the forward's y. Zero rows (padding) contribute nothing. */
+  dy: BufferBinding;
+  /** f32 [rows, hidden], written: the gradient of x + residual (one tensor for both branches). */
+  dx: BufferBinding;
+  /** f32 [hidden], accumulated (+=). */
+  dgamma: BufferBinding;
+  /** f32 [hidden], accumulated (+=). */
+  dbeta: BufferBinding;
+  /** f32 [rows * 2] scratch (each row's mean and 1/std), overwritten; may be shared between calls. */
+  stats: BufferBinding;
+}
+
+/** Training backward of the residual + LayerNorm (f32 only). */
+export class LayerNormBackward {
+  static readonly WG = 64;
+
+  private constructor(
+    private readonly rows: StepCache,
+    private readonly columns: StepCache,
+  ) {}
+
+  static async create(rt: GpuRuntime): Promise<LayerNormBackward> {
+    const code = await shaderSource('layernorm', 'f32');
+    const [rows, columns] = await Promise.all(
+      ['layernorm_backward', 'layernorm_backward_params'].map((entryPoint) => rt.pipeline({ code, entryPoint, constants: { WG: LayerNormBackward.WG }, label: entryPoint })),
+    );
+    return new LayerNormBackward(new StepCache(rt, rows), new StepCache(rt, columns));
+  }
+
+  /** Two dispatches (rows, then columns), to run in this order. `dx` must not alias the inputs. */
+  steps(a: LayerNormBackwardArgs): DispatchStep[] {
+    const u = params([a.rows, a.hidden], [a.eps]);
+    return [
+      this.rows.step(u, [a.x, a.residual, a.gamma, a.dy, a.dx, a.stats], grid(a.rows, LayerNormBackward.WG)),
+      this.columns.step(u, [a.x, a.residual, a.stats, a.dy, a.dgamma, a.dbeta], [Math.ceil(a.hidden / LayerNormBackward.WG), 1]),
+    ];
+  }
+
+  /** Frees the per-shape uniform buffers. */
+  destroy(): void {
+    this.rows.destroy();
+    this.columns.destroy();
   }
 }

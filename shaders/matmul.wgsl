@@ -4,7 +4,8 @@
 // The host prepends a prelude that fixes the types and block shapes:
 //   enable f16; enable subgroups;   (when used)
 //   alias T = f32 | f16;            storage element type; arithmetic and accumulation are always f32
-//   const TM, TN, SG, BM, BN        block shapes (below)
+//   const TM, TN, SG, BM, BN        block shapes (below); DXM, DXV, DWJ, DWV for the backward
+//   gelu.wgsl                       erf32 / gelu32, shared with activation.wgsl
 // and expands `//#for v < N` ... `//#end` (N a number or one of those constants), writing the
 // body N times with ${v} = 0 .. N-1. The expansion unrolls register blocks into plain variables:
 // CPU implementations keep them in registers only when no loop or array indexing is left.
@@ -27,23 +28,6 @@ struct Params {
 
 override WG: u32 = 64;
 
-// erf for f32 as a rational approximation on [-4, 4] (Eigen/XLA's); beyond that erf is +-1 in f32.
-fn erf32(v: f32) -> f32 {
-  let a = clamp(v, -4.0, 4.0);
-  let a2 = a * a;
-  var num = a2 * -2.72614225801306e-10 + 2.77068142495902e-08;
-  num = a2 * num - 2.10102402082508e-06;
-  num = a2 * num - 5.69250639462346e-05;
-  num = a2 * num - 7.34990630326855e-04;
-  num = a2 * num - 2.95459980854025e-03;
-  num = a2 * num - 1.60960333262415e-02;
-  var den = a2 * -1.45660718464996e-05 - 2.13374055278905e-04;
-  den = a2 * den - 1.68282697438203e-03;
-  den = a2 * den - 7.37332916720468e-03;
-  den = a2 * den - 1.42647390514189e-02;
-  return a * num / den;
-}
-
 fn store(row: u32, col: u32, acc: f32) {
   if (row >= p.m || col >= p.n) {
     return;
@@ -54,7 +38,7 @@ fn store(row: u32, col: u32, acc: f32) {
   }
   let act = (p.flags >> 1u) & 3u;
   if (act == 1u) {
-    v = 0.5 * v * (1.0 + erf32(v * 0.70710678118654752));
+    v = gelu32(v);
   } else if (act == 2u) {
     // Clamped: tanh of a large argument can come out as NaN (inf / inf) on some drivers.
     v = tanh(clamp(v, -15.0, 15.0));
@@ -307,4 +291,229 @@ fn matmul_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
       store(rowBase + lid.y + i * TG, colBase + lid.x + j * TG, acc[i * RT + j]);
     }
   }
+}
+
+// ==== Backward of y = x · wᵀ + b (f32 only; the activation's backward runs before, on dy) ====
+// Entry points:
+//   matmul_backward_input4 / matmul_backward_input   dx[m, k] = dy[m, n] · w[n, k], written, or added
+//                                                    to dx when p.flags bit 0 (accumulate) is set;
+//   matmul_backward_weight4 / matmul_backward_weight dw[n, k] += dyᵀ · x, summed over rows in order;
+//   matmul_backward_bias                             db[n] += column sums of dy.
+// The `4` kernels load vec4s and need n % 4 == 0 and k % 4 == 0; the others take any shape. Like the
+// forward, each invocation keeps a register block of outputs and owns it alone: no workgroup memory,
+// no barriers, no atomics, and every output's sum runs in a fixed order (deterministic bits).
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(1) var<storage, read> gy4: array<vec4<f32>>;
+// Binding 2: w for the input gradient, x for the weight gradient.
+@group(0) @binding(2) var<storage, read> gb: array<f32>;
+@group(0) @binding(2) var<storage, read> gb4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> gout: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gout4: array<vec4<f32>>;
+
+fn store_grad(row: u32, col: u32, rows: u32, cols: u32, acc: f32, add: bool) {
+  if (row < rows && col < cols) {
+    let i = row * cols + col;
+    gout[i] = select(acc, gout[i] + acc, add);
+  }
+}
+
+fn store_grad4(row: u32, col4: u32, rows: u32, cols4: u32, acc: vec4<f32>, add: bool) {
+  if (row < rows && col4 < cols4) {
+    let i = row * cols4 + col4;
+    gout4[i] = select(acc, gout4[i] + acc, add);
+  }
+}
+
+// A DXM x 4·DXV block of dx per invocation. Per 4 values of n: DXM vec4 loads of dy (4 values of n
+// each) and 4·DXV vec4 loads of w rows, for 16·DXM·DXV FMAs.
+@compute @workgroup_size(WG)
+fn matmul_backward_input4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let n4 = p.n / 4u;
+  let k4 = p.k / 4u;
+  let colBlocks = (k4 + DXV - 1u) / DXV;
+  let id = gid.x + gid.y * nwg.x * WG;
+  let row0 = (id / colBlocks) * DXM;
+  let c0 = (id % colBlocks) * DXV;
+  //#for i < DXM
+  let yo${i} = min(row0 + ${i}u, p.m - 1u) * n4;
+  //#end
+  //#for v < DXV
+  let wc${v} = min(c0 + ${v}u, k4 - 1u);
+  //#end
+  //#for i < DXM
+  //#for v < DXV
+  var a${i}_${v} = vec4<f32>(0.0);
+  //#end
+  //#end
+  for (var j4 = 0u; j4 < n4; j4++) {
+    //#for i < DXM
+    let d${i} = gy4[yo${i} + j4];
+    //#end
+    //#for t < 4
+    {
+      let wo = (j4 * 4u + ${t}u) * k4;
+      //#for v < DXV
+      let w${v} = gb4[wo + wc${v}];
+      //#end
+      //#for i < DXM
+      //#for v < DXV
+      a${i}_${v} = fma(vec4<f32>(d${i}[${t}]), w${v}, a${i}_${v});
+      //#end
+      //#end
+    }
+    //#end
+  }
+  let add = (p.flags & 1u) != 0u;
+  //#for i < DXM
+  //#for v < DXV
+  store_grad4(row0 + ${i}u, c0 + ${v}u, p.m, k4, a${i}_${v}, add);
+  //#end
+  //#end
+}
+
+// Any shape: a BM x BN block of dx per invocation, scalar loads.
+@compute @workgroup_size(WG)
+fn matmul_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let colBlocks = (p.k + BN - 1u) / BN;
+  let id = gid.x + gid.y * nwg.x * WG;
+  let row0 = (id / colBlocks) * BM;
+  let col0 = (id % colBlocks) * BN;
+  //#for i < BM
+  let yo${i} = min(row0 + ${i}u, p.m - 1u) * p.n;
+  //#end
+  //#for j < BN
+  let wc${j} = min(col0 + ${j}u, p.k - 1u);
+  //#end
+  //#for i < BM
+  //#for j < BN
+  var a${i}_${j} = 0.0;
+  //#end
+  //#end
+  for (var jj = 0u; jj < p.n; jj++) {
+    let wo = jj * p.k;
+    //#for j < BN
+    let w${j} = gb[wo + wc${j}];
+    //#end
+    //#for i < BM
+    let d${i} = gy[yo${i} + jj];
+    //#for j < BN
+    a${i}_${j} = fma(d${i}, w${j}, a${i}_${j});
+    //#end
+    //#end
+  }
+  let add = (p.flags & 1u) != 0u;
+  //#for i < BM
+  //#for j < BN
+  store_grad(row0 + ${i}u, col0 + ${j}u, p.m, p.k, a${i}_${j}, add);
+  //#end
+  //#end
+}
+
+// A 4·DWJ x 4·DWV block of dw per invocation, summed over all m rows in order. Per row: DWJ vec4
+// loads of dy and DWV of x, for 16·DWJ·DWV FMAs.
+@compute @workgroup_size(WG)
+fn matmul_backward_weight4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let n4 = p.n / 4u;
+  let k4 = p.k / 4u;
+  let colBlocks = (k4 + DWV - 1u) / DWV;
+  let id = gid.x + gid.y * nwg.x * WG;
+  let j0 = (id / colBlocks) * DWJ;
+  let c0 = (id % colBlocks) * DWV;
+  //#for u < DWJ
+  let jy${u} = min(j0 + ${u}u, n4 - 1u);
+  //#end
+  //#for v < DWV
+  let xc${v} = min(c0 + ${v}u, k4 - 1u);
+  //#end
+  //#for u < DWJ
+  //#for t < 4
+  //#for v < DWV
+  var a${u}_${t}_${v} = vec4<f32>(0.0);
+  //#end
+  //#end
+  //#end
+  for (var r = 0u; r < p.m; r++) {
+    let yo = r * n4;
+    let xo = r * k4;
+    //#for u < DWJ
+    let d${u} = gy4[yo + jy${u}];
+    //#end
+    //#for v < DWV
+    let x${v} = gb4[xo + xc${v}];
+    //#end
+    //#for u < DWJ
+    //#for t < 4
+    //#for v < DWV
+    a${u}_${t}_${v} = fma(vec4<f32>(d${u}[${t}]), x${v}, a${u}_${t}_${v});
+    //#end
+    //#end
+    //#end
+  }
+  //#for u < DWJ
+  //#for t < 4
+  //#for v < DWV
+  store_grad4((j0 + ${u}u) * 4u + ${t}u, c0 + ${v}u, p.n, k4, a${u}_${t}_${v}, true);
+  //#end
+  //#end
+  //#end
+}
+
+// Any shape: a BM x BN block of dw per invocation, scalar loads.
+@compute @workgroup_size(WG)
+fn matmul_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let colBlocks = (p.k + BN - 1u) / BN;
+  let id = gid.x + gid.y * nwg.x * WG;
+  let j0 = (id / colBlocks) * BM;
+  let col0 = (id % colBlocks) * BN;
+  //#for i < BM
+  let jy${i} = min(j0 + ${i}u, p.n - 1u);
+  //#end
+  //#for j < BN
+  let xc${j} = min(col0 + ${j}u, p.k - 1u);
+  //#end
+  //#for i < BM
+  //#for j < BN
+  var a${i}_${j} = 0.0;
+  //#end
+  //#end
+  for (var r = 0u; r < p.m; r++) {
+    let yo = r * p.n;
+    let xo = r * p.k;
+    //#for j < BN
+    let x${j} = gb[xo + xc${j}];
+    //#end
+    //#for i < BM
+    let d${i} = gy[yo + jy${i}];
+    //#for j < BN
+    a${i}_${j} = fma(d${i}, x${j}, a${i}_${j});
+    //#end
+    //#end
+  }
+  //#for i < BM
+  //#for j < BN
+  store_grad(j0 + ${i}u, col0 + ${j}u, p.n, p.k, a${i}_${j}, true);
+  //#end
+  //#end
+}
+
+// One invocation per column of dy; rows summed in chunks of 256 (each chunk in order, then the
+// chunks in order), which keeps the f32 rounding error near that of a 256-row sum.
+@group(0) @binding(2) var<storage, read_write> gdb: array<f32>;
+
+@compute @workgroup_size(WG)
+fn matmul_backward_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let j = gid.x + gid.y * nwg.x * WG;
+  if (j >= p.n) {
+    return;
+  }
+  var total = 0.0;
+  for (var r0 = 0u; r0 < p.m; r0 += 256u) {
+    var chunk = 0.0;
+    let end = min(r0 + 256u, p.m);
+    for (var r = r0; r < end; r++) {
+      chunk += gy[r * p.n + j];
+    }
+    total += chunk;
+  }
+  gdb[j] += total;
 }

@@ -7,6 +7,9 @@
  *   implementations (lavapipe, SwiftShader) run it fastest: barriers are expensive there.
  * - `tiled`: classic workgroup-memory tiling, the usual shape for hardware GPUs.
  * `auto` picks by adapter. Storage is f32 or f16; accumulation is always f32.
+ *
+ * Backward (f32 only, compiled with `backward: true`): `backwardInputStep` (dx = dy·w) and
+ * `backwardWeightSteps` (dw += dyᵀ·x, db += Σ_rows dy), register-blocked the same way, deterministic.
  */
 import { GpurankError, InputError } from '../../errors.js';
 import { GpuError, type BufferBinding, type DispatchStep, type GpuRuntime } from '../../gpu/index.js';
@@ -34,6 +37,36 @@ export interface MatmulArgs {
 export interface MatmulOptions {
   dtype: Dtype;
   variant?: 'auto' | MatmulVariant;
+  /** Also compile the backward kernels (training; dtype f32 only). */
+  backward?: boolean;
+}
+
+/** dx[m, k] = dy[m, n] · w[n, k]: the gradient of the Linear's input. All f32. */
+export interface MatmulBackwardInputArgs {
+  /** [m, n] gradient of the Linear's output (of its pre-activation value, when it has one). */
+  dy: BufferBinding;
+  /** [n, k] the forward's weight. */
+  w: BufferBinding;
+  /** [m, k]: written, or added to when `accumulate` (an input that feeds several branches). */
+  dx: BufferBinding;
+  accumulate?: boolean;
+  m: number;
+  n: number;
+  k: number;
+}
+
+/** dw[n, k] += dy[m, n]ᵀ · x[m, k] and db[n] += Σ_rows dy: parameter gradients, accumulated. All f32. */
+export interface MatmulBackwardWeightArgs {
+  dy: BufferBinding;
+  /** [m, k] the forward's input. */
+  x: BufferBinding;
+  /** [n, k], usually a range of the flat grads buffer. */
+  dw: BufferBinding;
+  /** [n]; omit for a Linear without bias. */
+  db?: BufferBinding;
+  m: number;
+  n: number;
+  k: number;
 }
 
 /** The adapter lacks a feature a kernel needs (e.g. `shader-f16` for f16 storage). */
@@ -68,26 +101,44 @@ export interface BlockConfig {
 // Measured on lavapipe (see bench/matmul.ts): 16 × 2 balances the loads saved against the
 // registers the accumulators take; 4 × 4 is the plain kernel's best without subgroups.
 const DEFAULT_BLOCK: BlockConfig = { tm: 16, tn: 2, bm: 4, bn: 4 };
+
+/**
+ * Register blocks of the vec4 backward kernels: `dxm` rows × `dxv` vec4 columns of dx, and
+ * `dwj` × `dwv` vec4s (4·dwj rows × 4·dwv columns) of dw per invocation. The scalar fallbacks use
+ * the forward's `bm` × `bn`.
+ */
+export interface BackwardBlockConfig {
+  dxm: number;
+  dxv: number;
+  dwj: number;
+  dwv: number;
+}
+
+const DEFAULT_BACKWARD_BLOCK: BackwardBlockConfig = { dxm: 4, dxv: 2, dwj: 1, dwv: 2 };
 const WG = 64;
 /** Output tile of one workgroup of the tiled kernel (16 × 16 invocations, 4 × 4 outputs each). */
 const TILE = 64;
 
-let shaderSource: Promise<string> | undefined;
+const shaderFiles = new Map<string, Promise<string>>();
 
-/** The WGSL file, read once (from disk in Node, fetched in browsers). */
-function loadShader(): Promise<string> {
-  const url = new URL('../../../shaders/matmul.wgsl', import.meta.url);
-  shaderSource ??= (async () => {
-    if (typeof process !== 'undefined' && process.versions?.node) {
-      const [{ readFile }, { fileURLToPath }] = await Promise.all([import('node:fs/promises'), import('node:url')]);
-      return readFile(fileURLToPath(url), 'utf8');
-    }
-    const res = await fetch(url);
-    if (!res.ok) throw new GpurankError(`cannot fetch ${url.href}: HTTP ${res.status}`, { code: 'SHADER_LOAD' });
-    return res.text();
-  })();
-  shaderSource.catch(() => (shaderSource = undefined));
-  return shaderSource;
+/** A WGSL file of shaders/, read once (from disk in Node, fetched in browsers). */
+function loadShader(name: string): Promise<string> {
+  const url = new URL(`../../../shaders/${name}.wgsl`, import.meta.url);
+  let source = shaderFiles.get(name);
+  if (!source) {
+    source = (async () => {
+      if (typeof process !== 'undefined' && process.versions?.node) {
+        const [{ readFile }, { fileURLToPath }] = await Promise.all([import('node:fs/promises'), import('node:url')]);
+        return readFile(fileURLToPath(url), 'utf8');
+      }
+      const res = await fetch(url);
+      if (!res.ok) throw new GpurankError(`cannot fetch ${url.href}: HTTP ${res.status}`, { code: 'SHADER_LOAD' });
+      return res.text();
+    })();
+    source.catch(() => shaderFiles.delete(name));
+    shaderFiles.set(name, source);
+  }
+  return source;
 }
 
 /**
@@ -127,10 +178,21 @@ export function expandTemplate(source: string, consts: Record<string, number>): 
 /** The kernels of matmul.wgsl: `blocked` runs a subgroup kernel where it can. */
 export type Kernel = 'subgroup' | 'subgroup-f16' | 'blocked' | 'tiled';
 
+/** The backward kernels: `4` ones load vec4s (n % 4 == 0 and k % 4 == 0), the others take any shape. */
+type BackwardKernel = 'input4' | 'input' | 'weight4' | 'weight' | 'bias';
+const BACKWARD_ENTRY: Record<BackwardKernel, string> = {
+  input4: 'matmul_backward_input4',
+  input: 'matmul_backward_input',
+  weight4: 'matmul_backward_weight4',
+  weight: 'matmul_backward_weight',
+  bias: 'matmul_backward_bias',
+};
+
 export class Matmul {
   readonly dtype: Dtype;
   readonly variant: MatmulVariant;
   readonly block: BlockConfig;
+  readonly backwardBlock: BackwardBlockConfig;
   /** Subgroup size the subgroup kernel was built for; undefined when it is not used. */
   readonly subgroupSize: number | undefined;
   private readonly rt: GpuRuntime;
@@ -139,6 +201,8 @@ export class Matmul {
   private readonly steps: Partial<Record<Kernel, StepCache>>;
   /** Bound in place of an absent bias (the binding is part of the layout either way). */
   private readonly noBias: GPUBuffer;
+  /** Present when created with `backward: true`. */
+  private readonly backwardCaches: Record<BackwardKernel, StepCache> | undefined;
 
   private constructor(
     rt: GpuRuntime,
@@ -149,6 +213,8 @@ export class Matmul {
     fallback: Kernel,
     pipelines: Partial<Record<Kernel, GPUComputePipeline>>,
     noBias: GPUBuffer,
+    backwardBlock: BackwardBlockConfig,
+    backwardPipelines: Record<BackwardKernel, GPUComputePipeline> | undefined,
   ) {
     this.rt = rt;
     this.dtype = dtype;
@@ -160,6 +226,8 @@ export class Matmul {
     // other shapes evict its uniforms.
     this.steps = Object.fromEntries(Object.entries(pipelines).map(([k, p]) => [k, new StepCache(rt, p, 256)]));
     this.noBias = noBias;
+    this.backwardBlock = backwardBlock;
+    this.backwardCaches = backwardPipelines && (Object.fromEntries(Object.entries(backwardPipelines).map(([k, p]) => [k, new StepCache(rt, p, 256)])) as Record<BackwardKernel, StepCache>);
   }
 
   /**
@@ -168,7 +236,10 @@ export class Matmul {
    * runtime), and the plain register-blocked kernel otherwise. `auto` is `blocked` with subgroups
    * or on a CPU adapter, `tiled` on a GPU without them.
    */
-  static async create(rt: GpuRuntime, opts: MatmulOptions & { block?: Partial<BlockConfig>; subgroups?: boolean }): Promise<Matmul> {
+  static async create(
+    rt: GpuRuntime,
+    opts: MatmulOptions & { block?: Partial<BlockConfig>; backwardBlock?: Partial<BackwardBlockConfig>; subgroups?: boolean },
+  ): Promise<Matmul> {
     const dtype = opts.dtype ?? 'f32';
     requireDtype(rt, dtype, 'matmul');
     const requested = opts.variant ?? 'auto';
@@ -177,6 +248,11 @@ export class Matmul {
     for (const [name, v] of Object.entries(block)) {
       if (!Number.isInteger(v) || v < 1 || v > 64) throw new InputError(`matmul: block.${name} = ${v} must be an integer in 1..64`);
     }
+    const backwardBlock = { ...DEFAULT_BACKWARD_BLOCK, ...opts.backwardBlock };
+    for (const [name, v] of Object.entries(backwardBlock)) {
+      if (!Number.isInteger(v) || v < 1 || v > 16) throw new InputError(`matmul: backwardBlock.${name} = ${v} must be an integer in 1..16`);
+    }
+    if (opts.backward && dtype !== 'f32') throw new InputError(`matmul: the backward kernels are f32 only (got dtype ${dtype})`);
     const { subgroupMinSize: sgMin, subgroupMaxSize: sgMax, software } = rt.report;
     const sgUsable =
       opts.subgroups !== false && rt.hasFeature('subgroups') && sgMin !== undefined && sgMin === sgMax && sgMin % 4 === 0 && WG % sgMin === 0;
@@ -187,16 +263,27 @@ export class Matmul {
     // Shapes the subgroup kernels cannot take (k % 4 != 0) go to the best kernel without subgroups.
     const fallback: Kernel = variant === 'tiled' || (sg && !software) ? 'tiled' : 'blocked';
     const enables = [...(dtype === 'f16' ? ['f16'] : []), ...(sg ? ['subgroups'] : [])];
-    const consts = { TM: block.tm, TN: block.tn, SG: sg ?? 4, SG4: (sg ?? 4) / 4, BM: block.bm, BN: block.bn };
+    const consts = {
+      TM: block.tm,
+      TN: block.tn,
+      SG: sg ?? 4,
+      SG4: (sg ?? 4) / 4,
+      BM: block.bm,
+      BN: block.bn,
+      DXM: backwardBlock.dxm,
+      DXV: backwardBlock.dxv,
+      DWJ: backwardBlock.dwj,
+      DWV: backwardBlock.dwv,
+    };
     const prelude =
       enables.map((e) => `enable ${e};\n`).join('') +
       `alias T = ${dtype};\n` +
       Object.entries(consts).map(([k, v]) => `const ${k} = ${v}u;\n`).join('');
-    const source = await loadShader();
+    const [source, gelu] = await Promise.all([loadShader('matmul'), loadShader('gelu')]);
     // The subgroup kernel's builtins only compile with `enable subgroups`: leave it out otherwise.
     const body = sg ? source : source.replace(/\/\/ ---- matmul_forward: [\s\S]*?(?=\/\/ ---- matmul_forward_blocked)/, '');
     const subgroupKernels: Kernel[] = dtype === 'f16' ? ['subgroup', 'subgroup-f16'] : ['subgroup'];
-    const code = prelude + expandTemplate(body, consts);
+    const code = prelude + gelu + expandTemplate(body, consts);
     const kernels: Kernel[] = sg ? [...subgroupKernels, fallback] : [fallback];
     const entry: Record<Kernel, string> = {
       subgroup: 'matmul_forward',
@@ -209,7 +296,13 @@ export class Matmul {
     );
     const pipelines = Object.fromEntries(kernels.map((k, i) => [k, compiled[i]]));
     const noBias = await rt.storageBuffer(16, { label: 'matmul no-bias' });
-    return new Matmul(rt, dtype, variant, block, sg, fallback, pipelines, noBias);
+    let backwardPipelines: Record<BackwardKernel, GPUComputePipeline> | undefined;
+    if (opts.backward) {
+      const names = Object.keys(BACKWARD_ENTRY) as BackwardKernel[];
+      const compiled = await Promise.all(names.map((k) => rt.pipeline({ code, entryPoint: BACKWARD_ENTRY[k], constants: { WG }, label: BACKWARD_ENTRY[k] })));
+      backwardPipelines = Object.fromEntries(names.map((k, i) => [k, compiled[i]])) as Record<BackwardKernel, GPUComputePipeline>;
+    }
+    return new Matmul(rt, dtype, variant, block, sg, fallback, pipelines, noBias, backwardBlock, backwardPipelines);
   }
 
   /** The kernel that runs a product with inner size k. */
@@ -235,6 +328,52 @@ export class Matmul {
     return this.steps[kernel]!.step(params([m, n, k, flags]), [args.x, args.w, args.bias ?? this.noBias, args.y], this.workgroups(kernel, m, n));
   }
 
+  /**
+   * dx = dy · w (the gradient of the input of y = x·wᵀ + b), written or, with `accumulate`, added.
+   * dx must not alias dy or w.
+   */
+  backwardInputStep(a: MatmulBackwardInputArgs): DispatchStep {
+    const caches = this.backwardKernels();
+    const { m, n, k } = checkShape('matmul backwardInputStep', a);
+    const flags = a.accumulate ? 1 : 0;
+    const u = params([m, n, k, flags]);
+    const bindings = [a.dy, a.w, a.dx];
+    if (n % 4 === 0 && k % 4 === 0) {
+      const { dxm, dxv } = this.backwardBlock;
+      return caches.input4.step(u, bindings, this.grid(Math.ceil(m / dxm) * Math.ceil(k / 4 / dxv)));
+    }
+    const { bm, bn } = this.block;
+    return caches.input.step(u, bindings, this.grid(Math.ceil(m / bm) * Math.ceil(k / bn)));
+  }
+
+  /**
+   * dw += dyᵀ · x and, when `db` is given, db += Σ_rows dy (parameter gradients accumulate): one or
+   * two dispatches. Each element is summed over the m rows in a fixed order.
+   */
+  backwardWeightSteps(a: MatmulBackwardWeightArgs): DispatchStep[] {
+    const caches = this.backwardKernels();
+    const { m, n, k } = checkShape('matmul backwardWeightSteps', a);
+    const u = params([m, n, k, 0]);
+    let weight: DispatchStep;
+    if (n % 4 === 0 && k % 4 === 0) {
+      const { dwj, dwv } = this.backwardBlock;
+      weight = caches.weight4.step(u, [a.dy, a.x, a.dw], this.grid(Math.ceil(n / 4 / dwj) * Math.ceil(k / 4 / dwv)));
+    } else {
+      const { bm, bn } = this.block;
+      weight = caches.weight.step(u, [a.dy, a.x, a.dw], this.grid(Math.ceil(n / bm) * Math.ceil(k / bn)));
+    }
+    return a.db ? [weight, caches.bias.step(u, [a.dy, a.db], this.grid(n))] : [weight];
+  }
+
+  private backwardKernels(): Record<BackwardKernel, StepCache> {
+    if (!this.backwardCaches) throw new InputError('matmul: backward kernels were not compiled (create the Matmul with backward: true)');
+    return this.backwardCaches;
+  }
+
+  private grid(invocations: number): [number, number] {
+    return grid(invocations, WG, this.rt.limits.maxComputeWorkgroupsPerDimension);
+  }
+
   private workgroups(kernel: Kernel, m: number, n: number): [number, number] {
     if (kernel === 'tiled') return [Math.ceil(n / TILE), Math.ceil(m / TILE)];
     const { tm, tn, bm, bn } = this.block;
@@ -246,9 +385,17 @@ export class Matmul {
 
   /** Frees the per-shape uniform buffers and the zero buffer bound as bias when a call has none. */
   destroy(): void {
-    for (const cache of Object.values(this.steps)) cache.destroy();
+    for (const cache of [...Object.values(this.steps), ...Object.values(this.backwardCaches ?? {})]) cache.destroy();
     this.noBias.destroy();
   }
+}
+
+function checkShape(what: string, a: { m: number; n: number; k: number }): { m: number; n: number; k: number } {
+  for (const name of ['m', 'n', 'k'] as const) {
+    const v = a[name];
+    if (!Number.isInteger(v) || v < 1) throw new InputError(`${what}: ${name} = ${v} must be a positive integer`);
+  }
+  return a;
 }
 
 /** Exact GELU as in BERT: x · Φ(x) = x/2 · (1 + erf(x/√2)). */
@@ -285,20 +432,24 @@ export function erf(x: number): number {
   return x < 0 ? erfc - 1 : 1 - erfc;
 }
 
-/** The CPU reference: y[m, n] = act(Σ_k x[m, k] w[n, k] + b[n]), accumulated in double precision. */
-export function matmulCpu(
-  x: Float32Array,
-  w: Float32Array,
-  bias: Float32Array | undefined,
+/**
+ * The CPU reference: y[m, n] = act(Σ_k x[m, k] w[n, k] + b[n]), accumulated in double precision,
+ * stored into `out` (f32 by default; pass a Float64Array for gradient checks).
+ */
+export function matmulCpu<Out extends Float32Array | Float64Array = Float32Array>(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  bias: ArrayLike<number> | undefined,
   m: number,
   n: number,
   k: number,
   activation: Activation = 'none',
-): Float32Array {
+  out?: Out,
+): Out {
   if (x.length < m * k) throw new InputError(`matmulCpu: x has ${x.length} elements, needs ${m}×${k}`);
   if (w.length < n * k) throw new InputError(`matmulCpu: w has ${w.length} elements, needs ${n}×${k}`);
   if (bias && bias.length < n) throw new InputError(`matmulCpu: bias has ${bias.length} elements, needs ${n}`);
-  const y = new Float32Array(m * n);
+  const y = out ?? (new Float32Array(m * n) as Out);
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let s = bias ? bias[j] : 0;
@@ -309,4 +460,35 @@ export function matmulCpu(
     }
   }
   return y;
+}
+
+/**
+ * The CPU reference of the backward of y = x·wᵀ + b in double precision: dx = dy·w, dw = dyᵀ·x and
+ * db = Σ_rows dy (fresh arrays: the caller adds them where the GPU accumulates).
+ */
+export function matmulBackwardCpu(
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  m: number,
+  n: number,
+  k: number,
+): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
+  if (dy.length < m * n) throw new InputError(`matmulBackwardCpu: dy has ${dy.length} elements, needs ${m}×${n}`);
+  if (x.length < m * k) throw new InputError(`matmulBackwardCpu: x has ${x.length} elements, needs ${m}×${k}`);
+  if (w.length < n * k) throw new InputError(`matmulBackwardCpu: w has ${w.length} elements, needs ${n}×${k}`);
+  const dx = new Float64Array(m * k);
+  const dw = new Float64Array(n * k);
+  const db = new Float64Array(n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      const g = dy[i * n + j];
+      db[j] += g;
+      for (let t = 0; t < k; t++) {
+        dx[i * k + t] += g * w[j * k + t];
+        dw[j * k + t] += g * x[i * k + t];
+      }
+    }
+  }
+  return { dx, dw, db };
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InputError } from '../src/errors.js';
 import { GpuRuntime } from '../src/gpu/index.js';
-import { LayerNormBackward, layernormBackwardCpu, layernormCpu, type LayerNormShape } from '../src/model/kernels/layernorm.js';
+import { LayerNorm, layernormBackwardCpu, layernormCpu, type LayerNormShape } from '../src/model/kernels/layernorm.js';
 import { checkGradient, dot } from './gradcheck.js';
 import { download, maxError, randn, rng, upload } from './kernels-support.js';
 
@@ -58,16 +59,15 @@ describe('layernorm_backward (GPU)', () => {
     const rand = rng(seed + 1);
     // The parameter gradients are accumulated: start from earlier values, in a bigger buffer.
     const before = randn(2 * hidden + 64, rand);
-    const kernel = await LayerNormBackward.create(rt);
+    const kernel = await LayerNorm.create(rt, { dtype: 'f32', training: true });
     const [x, residual, gamma, dy] = await Promise.all([data.x, data.residual, data.gamma, data.dy].map((a) => upload(rt, a, 'f32')));
     const grads = await upload(rt, before, 'f32');
     // dx is written everywhere, so NaN must not survive.
     const dx = await upload(rt, new Float32Array(rows * hidden).fill(NaN), 'f32');
-    const stats = await rt.storageBuffer(Math.max(rows, 1) * 8);
     // dgamma and dbeta are 256-byte-aligned ranges of one buffer, as in the flat grads layout.
     const dgamma = { buffer: grads, offset: 0, size: hidden * 4 };
     const dbeta = { buffer: grads, offset: 256 * Math.ceil((hidden * 4) / 256), size: hidden * 4 };
-    rt.dispatch(kernel.steps({ ...shape, x, residual, gamma, dy, dx, dgamma, dbeta, stats }));
+    rt.dispatch(kernel.backwardSteps({ ...shape, x, residual, gamma, dy, dx, dgamma, dbeta }));
     const [gotDx, gotGrads] = await Promise.all([download(rt, dx, 'f32', rows * hidden), download(rt, grads, 'f32', before.length)]);
     const want = layernormBackwardCpu(data.x, data.residual, data.gamma, data.dy, shape);
     return { data, before, gotDx, gotGrads, want, betaAt: dbeta.offset / 4 };
@@ -91,6 +91,39 @@ describe('layernorm_backward (GPU)', () => {
       for (const r of zeroRows) expect(Array.from(gotDx.subarray(r * hidden, (r + 1) * hidden)).every((v) => v === 0)).toBe(true);
     });
   }
+
+  it('runs two shapes in one dispatch list (the row statistics scratch is shared and grows)', async () => {
+    const kernel = await LayerNorm.create(rt, { dtype: 'f32', training: true });
+    const shapes = [
+      { rows: 3, hidden: 16, eps: 1e-5 },
+      { rows: 40, hidden: 24, eps: 1e-5 },
+    ];
+    const steps = [];
+    const outs = [];
+    for (const [i, shape] of shapes.entries()) {
+      const data = inputs(shape, 20 + i);
+      const [x, residual, gamma, dy] = await Promise.all([data.x, data.residual, data.gamma, data.dy].map((a) => upload(rt, a, 'f32')));
+      const dx = await rt.storageBuffer(shape.rows * shape.hidden * 4);
+      const dgamma = await rt.storageBuffer(shape.hidden * 4);
+      const dbeta = await rt.storageBuffer(shape.hidden * 4);
+      steps.push(...kernel.backwardSteps({ ...shape, x, residual, gamma, dy, dx, dgamma, dbeta }));
+      outs.push({ shape, data, dx, dgamma, dbeta });
+    }
+    rt.dispatch(steps);
+    for (const { shape, data, dx, dgamma, dbeta } of outs) {
+      const want = layernormBackwardCpu(data.x, data.residual, data.gamma, data.dy, shape);
+      expect(maxError(await download(rt, dx, 'f32', shape.rows * shape.hidden), want.dx)).toBeLessThan(1e-5);
+      expect(maxError(await download(rt, dgamma, 'f32', shape.hidden), want.dgamma)).toBeLessThan(1e-5);
+      expect(maxError(await download(rt, dbeta, 'f32', shape.hidden), want.dbeta)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('refuses f16 training and a backward from an inference kernel', async () => {
+    await expect(LayerNorm.create(rt, { dtype: 'f16', training: true })).rejects.toThrow(/training is f32 only/);
+    const kernel = await LayerNorm.create(rt, { dtype: 'f32' });
+    const b = await rt.storageBuffer(64);
+    expect(() => kernel.backwardSteps({ rows: 1, hidden: 4, eps: 1e-5, x: b, residual: b, gamma: b, dy: b, dx: b, dgamma: b, dbeta: b })).toThrow(InputError);
+  });
 
   it('is deterministic: the same inputs give the same bits', async () => {
     const shape = { rows: 50, hidden: 48, eps: 1e-5 };

@@ -1,6 +1,8 @@
 /** Residual add + LayerNorm: y = LN(x + residual) * gamma + beta over rows of `hidden`. */
+import { InputError } from '../../errors.js';
 import type { BufferBinding, DispatchStep, GpuRuntime } from '../../gpu/index.js';
 import { checkDtype, grid, params, shaderSource, StepCache, type KernelOptions } from './common.js';
+import { Scratch } from './scratch.js';
 
 export interface LayerNormShape {
   rows: number;
@@ -45,29 +47,6 @@ export interface LayerNormArgs extends LayerNormShape {
   gamma: BufferBinding;
   beta: BufferBinding;
   y: BufferBinding;
-}
-
-export class LayerNorm {
-  static readonly WG = 64;
-
-  private constructor(private readonly cache: StepCache) {}
-
-  static async create(rt: GpuRuntime, { dtype }: KernelOptions): Promise<LayerNorm> {
-    checkDtype(rt, dtype, 'layernorm');
-    const code = await shaderSource('layernorm', dtype);
-    const pipeline = await rt.pipeline({ code, entryPoint: 'layernorm_forward', constants: { WG: LayerNorm.WG }, label: `layernorm_forward ${dtype}` });
-    return new LayerNorm(new StepCache(rt, pipeline));
-  }
-
-  /** One dispatch; `y` must not alias `x` or `residual`. */
-  step(a: LayerNormArgs): DispatchStep {
-    return this.cache.step(params([a.rows, a.hidden], [a.eps]), [a.x, a.residual, a.gamma, a.beta, a.y], grid(a.rows, LayerNorm.WG));
-  }
-
-  /** Frees the per-shape uniform buffers. */
-  destroy(): void {
-    this.cache.destroy();
-  }
 }
 
 /** Gradients of y = LN(x + residual) * gamma + beta: `dx` is d/d(x + residual), the others per column. */
@@ -123,39 +102,67 @@ export interface LayerNormBackwardArgs extends LayerNormShape {
   dgamma: BufferBinding;
   /** f32 [hidden], accumulated (+=). */
   dbeta: BufferBinding;
-  /** f32 [rows * 2] scratch (each row's mean and 1/std), overwritten; may be shared between calls. */
-  stats: BufferBinding;
 }
 
-/** Training backward of the residual + LayerNorm (f32 only). */
-export class LayerNormBackward {
+export interface LayerNormOptions extends KernelOptions {
+  /** Also compile the backward (f32 only). */
+  training?: boolean;
+}
+
+interface Backward {
+  rows: StepCache;
+  columns: StepCache;
+  /** Each row's mean and 1/std, from the row pass to the column pass. */
+  stats: Scratch;
+}
+
+export class LayerNorm {
   static readonly WG = 64;
 
   private constructor(
-    private readonly rows: StepCache,
-    private readonly columns: StepCache,
+    private readonly cache: StepCache,
+    private readonly backward: Backward | null,
   ) {}
 
-  static async create(rt: GpuRuntime): Promise<LayerNormBackward> {
-    const code = await shaderSource('layernorm', 'f32');
-    const [rows, columns] = await Promise.all(
-      ['layernorm_backward', 'layernorm_backward_params'].map((entryPoint) => rt.pipeline({ code, entryPoint, constants: { WG: LayerNormBackward.WG }, label: entryPoint })),
-    );
-    return new LayerNormBackward(new StepCache(rt, rows), new StepCache(rt, columns));
+  static async create(rt: GpuRuntime, { dtype, training = false }: LayerNormOptions): Promise<LayerNorm> {
+    if (training && dtype !== 'f32') throw new InputError(`layernorm: training is f32 only, got ${dtype}`);
+    checkDtype(rt, dtype, 'layernorm');
+    const code = await shaderSource('layernorm', dtype);
+    const compile = (entryPoint: string) => rt.pipeline({ code, entryPoint, constants: { WG: LayerNorm.WG }, label: `${entryPoint} ${dtype}` });
+    const pipeline = await compile('layernorm_forward');
+    let backward: Backward | null = null;
+    if (training) {
+      const [rows, columns] = await Promise.all([compile('layernorm_backward'), compile('layernorm_backward_params')]);
+      backward = { rows: new StepCache(rt, rows), columns: new StepCache(rt, columns), stats: new Scratch(rt, 'layernorm backward stats') };
+    }
+    return new LayerNorm(new StepCache(rt, pipeline), backward);
   }
 
-  /** Two dispatches (rows, then columns), to run in this order. `dx` must not alias the inputs. */
-  steps(a: LayerNormBackwardArgs): DispatchStep[] {
+  /** One dispatch; `y` must not alias `x` or `residual`. */
+  step(a: LayerNormArgs): DispatchStep {
+    return this.cache.step(params([a.rows, a.hidden], [a.eps]), [a.x, a.residual, a.gamma, a.beta, a.y], grid(a.rows, LayerNorm.WG));
+  }
+
+  /**
+   * The backward: two dispatches (rows: dx; then columns: dgamma, dbeta), to run in this order. `dx`
+   * must not alias the inputs. Needs `training: true` at create.
+   */
+  backwardSteps(a: LayerNormBackwardArgs): DispatchStep[] {
+    if (!this.backward) throw new InputError('layernorm: backwardSteps needs a kernel created with training: true');
+    const { rows, columns, stats } = this.backward;
     const u = params([a.rows, a.hidden], [a.eps]);
+    const s = stats.get(a.rows * 8);
     return [
-      this.rows.step(u, [a.x, a.residual, a.gamma, a.dy, a.dx, a.stats], grid(a.rows, LayerNormBackward.WG)),
-      this.columns.step(u, [a.x, a.residual, a.stats, a.dy, a.dgamma, a.dbeta], [Math.ceil(a.hidden / LayerNormBackward.WG), 1]),
+      rows.step(u, [a.x, a.residual, a.gamma, a.dy, a.dx, s], grid(a.rows, LayerNorm.WG)),
+      columns.step(u, [a.x, a.residual, s, a.dy, a.dgamma, a.dbeta], [Math.ceil(a.hidden / LayerNorm.WG), 1]),
     ];
   }
 
-  /** Frees the per-shape uniform buffers. */
+  /** Frees the per-shape uniform buffers and the backward's scratch. */
   destroy(): void {
-    this.rows.destroy();
-    this.columns.destroy();
+    this.cache.destroy();
+    this.backward?.rows.destroy();
+    this.backward?.columns.destroy();
+    this.backward?.stats.destroy();
   }
 }

@@ -99,8 +99,10 @@ describe('ListSampler', () => {
     const after = JSON.stringify(Array.from({ length: 5 }, () => s.next()));
     const r = ListSampler.restore(examples, snapshot);
     expect([r.epoch, r.stepInEpoch]).toEqual([1, 1]);
-    // Bit for bit: documents, labels and teacher scores, across the epoch boundary.
+    // Bit for bit: documents, labels and teacher scores; then on into the next epoch.
     expect(JSON.stringify(Array.from({ length: 5 }, () => r.next()))).toBe(after);
+    expect(r.epoch).toBe(2);
+    expect(JSON.stringify(r.next())).toBe(JSON.stringify(s.next()));
     expect(r.state()).toEqual(s.state());
     // A seed beyond 32 bits still matters (and restores).
     const big = new ListSampler({ ...base, seed: 2 ** 40 + 42 });

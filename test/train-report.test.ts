@@ -120,12 +120,14 @@ describe('renderReport', () => {
 
   it('breaks lines at NaN and null values and marks them', () => {
     const data = sample(20);
-    data.steps[4] = { ...data.steps[4], loss: NaN, grad_norm: null };
-    data.steps[12] = { ...data.steps[12], loss: null };
-    data.evals[1] = { ...data.evals[1], mrr10: Infinity };
-    const html = renderReport(data);
+    const steps = [...data.steps];
+    const evals = [...data.evals];
+    steps[4] = { ...steps[4], loss: NaN, grad_norm: null };
+    steps[12] = { ...steps[12], loss: null };
+    evals[1] = { ...evals[1], mrr10: Infinity };
+    const html = renderReport({ ...data, steps, evals });
     checkWellFormed(html);
-    const [loss, lr, grad, evals] = svgs(html);
+    const [loss, lr, grad, evalChart] = svgs(html);
     expect(loss.polylines.map((p) => p.points.length)).toEqual([4, 7, 7, 4, 7, 7]);
     expect(loss.nonfinite).toBe(2); // steps 5 and 13, once each (raw and smoothed share them)
     expect(loss.text).toContain('non-finite at 2 steps: not drawn (red marks)');
@@ -133,9 +135,9 @@ describe('renderReport', () => {
     expect(lr.nonfinite).toBe(0);
     expect(grad.polylines.map((p) => p.points.length)).toEqual([4, 15]);
     expect(grad.text).toContain('non-finite at 1 step: not drawn (red marks)');
-    expect(evals.polylines.map((p) => p.points.length)).toEqual([2, 1]);
-    expect(evals.nonfinite).toBe(1);
-    for (const c of [loss, grad, evals]) for (const p of c.polylines) for (const xy of p.points) expect(xy.every(Number.isFinite)).toBe(true);
+    expect(evalChart.polylines.map((p) => p.points.length)).toEqual([2, 1]);
+    expect(evalChart.nonfinite).toBe(1);
+    for (const c of [loss, grad, evalChart]) for (const p of c.polylines) for (const xy of p.points) expect(xy.every(Number.isFinite)).toBe(true);
     expect(html).toContain('<tr><th>non-finite losses</th><td>2</td></tr>');
     expect(html).toContain('<tr><td>20</td><td>0.3100</td><td>Infinity</td></tr>');
   });

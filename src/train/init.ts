@@ -28,18 +28,20 @@ export interface CrossEncoderInitOptions {
   initializerRange?: number;
 }
 
-/**
- * The source model's `config.json` as written (with the keys this code does not model), found the way
- * `loadModel` finds it: in the directory, or in a sentence-transformers model's Transformer module.
- */
-export function readSourceConfig(model: Pick<LoadedModel, 'dir'>): Record<string, unknown> {
+/** The folder holding a model's HF files: the directory, or a sentence-transformers model's Transformer
+ * module folder (found the way `loadModel` finds it). */
+export function sourceModelDir(model: Pick<LoadedModel, 'dir'>): string {
   const modules = readJson(join(model.dir, 'modules.json'), true);
-  let dir = model.dir;
   if (Array.isArray(modules)) {
     const t = modules.find((m) => typeof m?.type === 'string' && m.type.endsWith('Transformer'));
-    if (typeof t?.path === 'string') dir = join(model.dir, t.path);
+    if (typeof t?.path === 'string') return join(model.dir, t.path);
   }
-  const path = join(dir, 'config.json');
+  return model.dir;
+}
+
+/** The source model's `config.json` as written, with the keys this code does not model. */
+export function readSourceConfig(model: Pick<LoadedModel, 'dir'>): Record<string, unknown> {
+  const path = join(sourceModelDir(model), 'config.json');
   const json = readJson(path, false);
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new ModelLoadError(`${path}: expected a JSON object`, { code: 'MODEL_CONFIG_INVALID' });

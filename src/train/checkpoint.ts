@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { GpurankError } from '../errors.js';
 import { parseBertConfig } from '../model/config.js';
@@ -198,7 +198,9 @@ export async function saveCheckpoint(dir: string, c: CheckpointContents): Promis
 
   let tmp: string | undefined;
   try {
-    tmp = await mkdtemp(join(parent, `.${name}.tmp-`));
+    // mkdir (not mkdtemp, which makes it 0700) so the checkpoint gets the usual umask permissions.
+    tmp = join(parent, `.${name}.tmp-${randomBytes(6).toString('hex')}`);
+    await mkdir(tmp);
     const writeText = async (file: string, text: string) => {
       const handle = await open(join(tmp!, file), 'w');
       try {

@@ -217,6 +217,11 @@ describe('AdamW on the GPU', () => {
       expect.objectContaining({ code: 'OPTIMIZER_STATE_SIZE' }),
     );
     adam.destroy();
+    const misaligned = { ...layout, entries: new Map([['x.weight', { name: 'x.weight', sourceName: 'x.weight', shape: [4], offset: 5, size: 4 }]]) };
+    expect(() => decayBlockBits(misaligned)).toThrow(/not PARAM_ALIGN-aligned/);
+    const state = { params: new Float64Array(4), m: new Float64Array(4), v: new Float64Array(4) };
+    expect(() => adamwCpu(state, new Float32Array(3), new Uint8Array(4), { lr: 1e-3, weightDecay: 0, t: 1 })).toThrow(/lengths differ/);
+    expect(() => adamwCpu(state, new Float32Array(4), new Uint8Array(4), { lr: 1e-3, weightDecay: 0, t: 0 })).toThrow(/1-based/);
   });
 });
 

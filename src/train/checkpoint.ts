@@ -292,8 +292,8 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   }
   if (state === null || typeof state !== 'object' || Array.isArray(state)) fail(`${statePath}: expected a JSON object`, 'CHECKPOINT_INVALID');
 
+  // A checkpoint's config says BertForSequenceClassification: loadModel reads it as a cross-encoder.
   const model = await loadModel(dir);
-  if (model.kind !== 'cross-encoder') fail(`${dir}: the checkpoint's model is a ${model.kind}, expected a cross-encoder`, 'CHECKPOINT_INVALID');
   const optimizerPath = join(dir, OPTIMIZER_FILE);
   const optimizer = (await exists(optimizerPath)) ? await readOptimizer(optimizerPath, model.params) : undefined;
   return { model, ...(optimizer ? { optimizer } : {}), state: state as Record<string, unknown> };

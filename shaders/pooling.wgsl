@@ -1,7 +1,9 @@
 // Pooling of the last hidden state [batch, length, hidden] into [batch, hidden]:
 //   pooling_cls_forward        the first token of each row (BERT's [CLS], fed to the pooler dense);
 //   pooling_mean_forward       the mean over each row's valid tokens (l < lengths[b]);
-//   pooling_normalize_forward  in place, each row divided by max(L2 norm, 1e-12) (torch F.normalize).
+//   pooling_normalize_forward  in place, each row divided by max(L2 norm, 1e-12) (torch F.normalize);
+//   pooling_cls_backward       dx [batch, length, hidden] written in full from dPooled [batch, hidden]:
+//                              dPooled[b] at row b's [CLS] (l = 0), zeros elsewhere and for empty rows.
 // The host prepends `alias T = f32|f16;` (and `enable f16;`). Sums are f32.
 
 struct Params {
@@ -46,6 +48,19 @@ fn pooling_mean_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_
   }
   // A zero-length row has no tokens: its mean is 0 (sentence-transformers clamps the count to 1e-9).
   y[e] = T(sum / max(f32(len), 1e-9));
+}
+
+// One invocation per element of dx; x is dPooled and y is dx here.
+@compute @workgroup_size(WG)
+fn pooling_cls_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let e = gid.x + gid.y * nwg.x * WG;
+  if (e >= p.batch * p.length * p.hidden) {
+    return;
+  }
+  let c = e % p.hidden;
+  let t = e / p.hidden;
+  let b = t / p.length;
+  y[e] = select(T(0.0), x[b * p.hidden + c], t % p.length == 0u && lengths[b] > 0u);
 }
 
 @group(0) @binding(0) var<uniform> pn: Params;

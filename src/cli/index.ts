@@ -12,6 +12,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerScore } from './commands/score.js';
 import { registerRerank } from './commands/rerank.js';
 import { registerServe } from './commands/serve.js';
+import { registerTrain } from './commands/train.js';
 
 export function buildProgram(): Command {
   const program = new Command('gpurank')
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerScore(program);
   registerRerank(program);
   registerServe(program);
+  registerTrain(program);
   registerDemo(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(program.configureOutput());
   return program;

@@ -9,6 +9,7 @@ const suites: Record<string, Suite> = {
   score: async (args) => (await import('./score.js')).run(args),
   matmul: async (args) => (await import('./matmul.js')).run(args),
   load: async (args) => (await import('./load.js')).run(args),
+  train: async (args) => (await import('./train.js')).run(args),
 };
 
 async function main(argv: string[]): Promise<number> {

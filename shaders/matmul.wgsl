@@ -4,7 +4,7 @@
 // The host prepends a prelude that fixes the types and block shapes:
 //   enable f16; enable subgroups;   (when used)
 //   alias T = f32 | f16;            storage element type; arithmetic and accumulation are always f32
-//   const TM, TN, SG, BM, BN        block shapes (below); DXM, DXV, DWJ, DWV for the backward
+//   const TM, TN, SG, BM, BN        block shapes (below); DSM, DSV, DXM, DXV, DWJ, DWV for the backward
 //   gelu.wgsl                       erf32 / gelu32, shared with activation.wgsl
 // and expands `//#for v < N` ... `//#end` (N a number or one of those constants), writing the
 // body N times with ${v} = 0 .. N-1. The expansion unrolls register blocks into plain variables:
@@ -295,11 +295,12 @@ fn matmul_forward_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
 
 // ==== Backward of y = x · wᵀ + b (f32 only; the activation's backward runs before, on dy) ====
 // Entry points:
-//   matmul_backward_input4 / matmul_backward_input   dx[m, k] = dy[m, n] · w[n, k], written, or added
+//   matmul_backward_input_sg / _input4 / _input      dx[m, k] = dy[m, n] · w[n, k], written, or added
 //                                                    to dx when p.flags bit 0 (accumulate) is set;
 //   matmul_backward_weight4 / matmul_backward_weight dw[n, k] += dyᵀ · x, summed over rows in order;
 //   matmul_backward_bias                             db[n] += column sums of dy.
-// The `4` kernels load vec4s and need n % 4 == 0 and k % 4 == 0; the others take any shape. Like the
+// The `4` kernels load vec4s and need n % 4 == 0 and k % 4 == 0, the `sg` one subgroups and
+// k % 4 == 0; the others take any shape. Like the
 // forward, each invocation keeps a register block of outputs and owns it alone: no workgroup memory,
 // no barriers, no atomics, and every output's sum runs in a fixed order (deterministic bits).
 @group(0) @binding(1) var<storage, read> gy: array<f32>;
@@ -324,6 +325,80 @@ fn store_grad4(row: u32, col4: u32, rows: u32, cols4: u32, acc: vec4<f32>, add: 
   }
 }
 
+// ---- matmul_backward_input_sg: dx with subgroup broadcasts of dy (k % 4 == 0; left out without subgroups) ----
+// As in matmul_forward: a subgroup owns DSM rows x SG·DSV vec4 columns of dx (lane l: vec4 columns
+// c0 + v·SG + l). Per SG-wide step of n, lane l loads dy[row, j0 + l] for each row and broadcasts it,
+// so each dy value is loaded once per subgroup; per value of n a lane loads DSV vec4s of w's row.
+@compute @workgroup_size(WG)
+fn matmul_backward_input_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                            @builtin(subgroup_invocation_id) lane: u32) {
+  let k4 = p.k / 4u;
+  let colGroups = (k4 + SG * DSV - 1u) / (SG * DSV);
+  let g = (gid.x + gid.y * nwg.x * WG) / SG;
+  let row0 = (g / colGroups) * DSM;
+  let c0 = (g % colGroups) * (SG * DSV) + lane;
+  //#for i < DSM
+  let yo${i} = min(row0 + ${i}u, p.m - 1u) * p.n;
+  //#end
+  //#for v < DSV
+  let wc${v} = min(c0 + ${v}u * SG, k4 - 1u);
+  //#end
+  //#for i < DSM
+  //#for v < DSV
+  var a${i}_${v} = vec4<f32>(0.0);
+  //#end
+  //#end
+  // Full SG-wide steps, then a tail of n % SG whose upper lanes load a clamped duplicate that is
+  // never broadcast.
+  let nFull = p.n - p.n % SG;
+  for (var j0 = 0u; j0 < nFull; j0 += SG) {
+    //#for i < DSM
+    let yl${i} = gy[yo${i} + j0 + lane];
+    //#end
+    //#for t < SG
+    {
+      let wo = (j0 + ${t}u) * k4;
+      //#for v < DSV
+      let w${v} = gb4[wo + wc${v}];
+      //#end
+      //#for i < DSM
+      let d${i} = vec4<f32>(subgroupBroadcast(yl${i}, ${t}u));
+      //#for v < DSV
+      a${i}_${v} = fma(d${i}, w${v}, a${i}_${v});
+      //#end
+      //#end
+    }
+    //#end
+  }
+  if (nFull < p.n) {
+    let jl = min(nFull + lane, p.n - 1u);
+    //#for i < DSM
+    let yl${i} = gy[yo${i} + jl];
+    //#end
+    //#for t < SG
+    if (nFull + ${t}u < p.n) {
+      let wo = (nFull + ${t}u) * k4;
+      //#for v < DSV
+      let w${v} = gb4[wo + wc${v}];
+      //#end
+      //#for i < DSM
+      let d${i} = vec4<f32>(subgroupBroadcast(yl${i}, ${t}u));
+      //#for v < DSV
+      a${i}_${v} = fma(d${i}, w${v}, a${i}_${v});
+      //#end
+      //#end
+    }
+    //#end
+  }
+  let add = (p.flags & 1u) != 0u;
+  //#for i < DSM
+  //#for v < DSV
+  store_grad4(row0 + ${i}u, c0 + ${v}u * SG, p.m, k4, a${i}_${v}, add);
+  //#end
+  //#end
+}
+
+// ---- matmul_backward_input4 ----
 // A DXM x 4·DXV block of dx per invocation. Per 4 values of n: DXM vec4 loads of dy (4 values of n
 // each) and 4·DXV vec4 loads of w rows, for 16·DXM·DXV FMAs.
 @compute @workgroup_size(WG)

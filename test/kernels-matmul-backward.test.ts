@@ -11,9 +11,11 @@ import { download, maxError, randn, rng, upload } from './kernels-support.js';
 
 let rt: GpuRuntime;
 let mm: Matmul;
+let plain: Matmul;
 beforeAll(async () => {
   rt = await GpuRuntime.create({ optionalFeatures: ['shader-f16', 'subgroups'] });
   mm = await Matmul.create(rt, { dtype: 'f32', backward: true });
+  plain = await Matmul.create(rt, { dtype: 'f32', backward: true, subgroups: false });
 });
 afterAll(() => rt?.destroy());
 
@@ -58,41 +60,49 @@ describe('matmul backward kernels', () => {
     [37, 96, 36],
   ];
 
-  it('match matmulBackwardCpu, accumulate off and on, for every shape', async () => {
-    const cases = await Promise.all(
-      SHAPES.flatMap(([m, n, k], s) =>
-        [false, true].map(async (accumulate) => {
-          const rand = rng(1000 + 2 * s + (accumulate ? 1 : 0));
-          const [x, w, dy] = [randn(m * k, rand), randn(n * k, rand), randn(m * n, rand)];
-          // Gradient buffers start non-zero: dw and db always accumulate; dx only with `accumulate`.
-          const [dx0, dw0, db0] = [randn(m * k, rand), randn(n * k, rand), randn(n, rand)];
-          const bufs = { x: await upload(rt, x, 'f32'), w: await upload(rt, w, 'f32'), dy: await upload(rt, dy, 'f32') };
-          const out = { dx: await upload(rt, dx0, 'f32'), dw: await upload(rt, dw0, 'f32'), db: await upload(rt, db0, 'f32') };
-          const steps = [
-            mm.backwardInputStep({ dy: bufs.dy, w: bufs.w, dx: out.dx, accumulate, m, n, k }),
-            ...mm.backwardWeightSteps({ dy: bufs.dy, x: bufs.x, dw: out.dw, db: out.db, m, n, k }),
-          ];
-          const ref = matmulBackwardCpu(dy, x, w, m, n, k);
-          const expected = {
-            dx: Float32Array.from(ref.dx, (v, i) => (accumulate ? dx0[i] : 0) + v),
-            dw: Float32Array.from(ref.dw, (v, i) => dw0[i] + v),
-            db: Float32Array.from(ref.db, (v, i) => db0[i] + v),
-          };
-          return { m, n, k, accumulate, steps, out, expected };
-        }),
-      ),
-    );
-    rt.dispatch(cases.flatMap((c) => c.steps));
-    for (const c of cases) {
-      const got = {
-        dx: await download(rt, c.out.dx, 'f32', c.m * c.k),
-        dw: await download(rt, c.out.dw, 'f32', c.n * c.k),
-        db: await download(rt, c.out.db, 'f32', c.n),
-      };
-      const errors = { dx: maxError(got.dx, c.expected.dx), dw: maxError(got.dw, c.expected.dw), db: maxError(got.db, c.expected.db) };
-      for (const [name, e] of Object.entries(errors)) expect(e, `${name} of m ${c.m}, n ${c.n}, k ${c.k}, accumulate ${c.accumulate}`).toBeLessThan(1e-5);
-    }
+  it('pick the subgroup dx kernel where it can run, vec4 or scalar elsewhere', () => {
+    expect([plain.backwardInputKernel(8, 12), plain.backwardInputKernel(5, 12), plain.backwardInputKernel(8, 6)]).toEqual(['vec4', 'scalar', 'scalar']);
+    if (mm.subgroupSize) expect([mm.backwardInputKernel(5, 12), mm.backwardInputKernel(8, 6)]).toEqual(['subgroup', 'scalar']);
   });
+
+  for (const subgroups of [true, false]) {
+    it(`match matmulBackwardCpu, accumulate off and on, for every shape${subgroups ? '' : ', without subgroups'}`, async () => {
+      const kernels = subgroups ? mm : plain;
+      const cases = await Promise.all(
+        SHAPES.flatMap(([m, n, k], s) =>
+          [false, true].map(async (accumulate) => {
+            const rand = rng(1000 + 2 * s + (accumulate ? 1 : 0));
+            const [x, w, dy] = [randn(m * k, rand), randn(n * k, rand), randn(m * n, rand)];
+            // Gradient buffers start non-zero: dw and db always accumulate; dx only with `accumulate`.
+            const [dx0, dw0, db0] = [randn(m * k, rand), randn(n * k, rand), randn(n, rand)];
+            const bufs = { x: await upload(rt, x, 'f32'), w: await upload(rt, w, 'f32'), dy: await upload(rt, dy, 'f32') };
+            const out = { dx: await upload(rt, dx0, 'f32'), dw: await upload(rt, dw0, 'f32'), db: await upload(rt, db0, 'f32') };
+            const steps = [
+              kernels.backwardInputStep({ dy: bufs.dy, w: bufs.w, dx: out.dx, accumulate, m, n, k }),
+              ...kernels.backwardWeightSteps({ dy: bufs.dy, x: bufs.x, dw: out.dw, db: out.db, m, n, k }),
+            ];
+            const ref = matmulBackwardCpu(dy, x, w, m, n, k);
+            const expected = {
+              dx: Float32Array.from(ref.dx, (v, i) => (accumulate ? dx0[i] : 0) + v),
+              dw: Float32Array.from(ref.dw, (v, i) => dw0[i] + v),
+              db: Float32Array.from(ref.db, (v, i) => db0[i] + v),
+            };
+            return { m, n, k, accumulate, steps, out, expected };
+          }),
+        ),
+      );
+      rt.dispatch(cases.flatMap((c) => c.steps));
+      for (const c of cases) {
+        const got = {
+          dx: await download(rt, c.out.dx, 'f32', c.m * c.k),
+          dw: await download(rt, c.out.dw, 'f32', c.n * c.k),
+          db: await download(rt, c.out.db, 'f32', c.n),
+        };
+        const errors = { dx: maxError(got.dx, c.expected.dx), dw: maxError(got.dw, c.expected.dw), db: maxError(got.db, c.expected.db) };
+        for (const [name, e] of Object.entries(errors)) expect(e, `${name} of m ${c.m}, n ${c.n}, k ${c.k}, accumulate ${c.accumulate}`).toBeLessThan(1e-5);
+      }
+    });
+  }
 
   it('give the same bits on every run (fixed summation order)', async () => {
     const [m, n, k] = [300, 12, 20];

@@ -103,20 +103,24 @@ export interface BlockConfig {
 const DEFAULT_BLOCK: BlockConfig = { tm: 16, tn: 2, bm: 4, bn: 4 };
 
 /**
- * Register blocks of the vec4 backward kernels: `dxm` rows × `dxv` vec4 columns of dx, and
- * `dwj` × `dwv` vec4s (4·dwj rows × 4·dwv columns) of dw per invocation. The scalar fallbacks use
- * the forward's `bm` × `bn`.
+ * Register blocks of the backward kernels: `dsm` rows × `dsv` vec4 columns of dx per lane of the
+ * subgroup kernel; `dxm` rows × `dxv` vec4 columns of dx, and `dwj` × `dwv` vec4s (4·dwj rows ×
+ * 4·dwv columns) of dw per invocation of the vec4 kernels. The scalar fallbacks use the forward's
+ * `bm` × `bn`.
  */
 export interface BackwardBlockConfig {
+  dsm: number;
+  dsv: number;
   dxm: number;
   dxv: number;
   dwj: number;
   dwv: number;
 }
 
-// Measured on lavapipe (m 2048, n/k 384/1536, CPU time): 8 × 1 and 2 × 2 beat 4 × 2, 8 × 2, 16 × 1, 1 × 4;
-// bigger blocks spill.
-const DEFAULT_BACKWARD_BLOCK: BackwardBlockConfig = { dxm: 8, dxv: 1, dwj: 2, dwv: 2 };
+// Measured on lavapipe (m 2048, n/k 384/1536, CPU time): subgroup dx 8 × 1 runs as fast as the forward
+// (16 × 1, 8 × 2, 4 × 2 are 1.6-2.4x slower); without subgroups dx 8 × 1 and dw 2 × 2 beat 4 × 2,
+// 8 × 2, 16 × 1 and 1 × 4. Bigger blocks spill registers.
+const DEFAULT_BACKWARD_BLOCK: BackwardBlockConfig = { dsm: 8, dsv: 1, dxm: 8, dxv: 1, dwj: 2, dwv: 2 };
 const WG = 64;
 /** Output tile of one workgroup of the tiled kernel (16 × 16 invocations, 4 × 4 outputs each). */
 const TILE = 64;
@@ -181,8 +185,9 @@ export function expandTemplate(source: string, consts: Record<string, number>): 
 export type Kernel = 'subgroup' | 'subgroup-f16' | 'blocked' | 'tiled';
 
 /** The backward kernels: `4` ones load vec4s (n % 4 == 0 and k % 4 == 0), the others take any shape. */
-type BackwardKernel = 'input4' | 'input' | 'weight4' | 'weight' | 'bias';
+type BackwardKernel = 'inputSg' | 'input4' | 'input' | 'weight4' | 'weight' | 'bias';
 const BACKWARD_ENTRY: Record<BackwardKernel, string> = {
+  inputSg: 'matmul_backward_input_sg',
   input4: 'matmul_backward_input4',
   input: 'matmul_backward_input',
   weight4: 'matmul_backward_weight4',
@@ -204,7 +209,7 @@ export class Matmul {
   /** Bound in place of an absent bias (the binding is part of the layout either way). */
   private readonly noBias: GPUBuffer;
   /** Present when created with `backward: true`. */
-  private readonly backwardCaches: Record<BackwardKernel, StepCache> | undefined;
+  private readonly backwardCaches: Partial<Record<BackwardKernel, StepCache>> | undefined;
 
   private constructor(
     rt: GpuRuntime,
@@ -216,7 +221,7 @@ export class Matmul {
     pipelines: Partial<Record<Kernel, GPUComputePipeline>>,
     noBias: GPUBuffer,
     backwardBlock: BackwardBlockConfig,
-    backwardPipelines: Record<BackwardKernel, GPUComputePipeline> | undefined,
+    backwardPipelines: Partial<Record<BackwardKernel, GPUComputePipeline>> | undefined,
   ) {
     this.rt = rt;
     this.dtype = dtype;
@@ -229,7 +234,7 @@ export class Matmul {
     this.steps = Object.fromEntries(Object.entries(pipelines).map(([k, p]) => [k, new StepCache(rt, p, 256)]));
     this.noBias = noBias;
     this.backwardBlock = backwardBlock;
-    this.backwardCaches = backwardPipelines && (Object.fromEntries(Object.entries(backwardPipelines).map(([k, p]) => [k, new StepCache(rt, p, 256)])) as Record<BackwardKernel, StepCache>);
+    this.backwardCaches = backwardPipelines && Object.fromEntries(Object.entries(backwardPipelines).map(([k, p]) => [k, new StepCache(rt, p, 256)]));
   }
 
   /**
@@ -272,6 +277,8 @@ export class Matmul {
       SG4: (sg ?? 4) / 4,
       BM: block.bm,
       BN: block.bn,
+      DSM: backwardBlock.dsm,
+      DSV: backwardBlock.dsv,
       DXM: backwardBlock.dxm,
       DXV: backwardBlock.dxv,
       DWJ: backwardBlock.dwj,
@@ -282,8 +289,12 @@ export class Matmul {
       `alias T = ${dtype};\n` +
       Object.entries(consts).map(([k, v]) => `const ${k} = ${v}u;\n`).join('');
     const [source, gelu] = await Promise.all([loadShader('matmul'), loadShader('gelu')]);
-    // The subgroup kernel's builtins only compile with `enable subgroups`: leave it out otherwise.
-    const body = sg ? source : source.replace(/\/\/ ---- matmul_forward: [\s\S]*?(?=\/\/ ---- matmul_forward_blocked)/, '');
+    // The subgroup kernels' builtins only compile with `enable subgroups`: leave them out otherwise.
+    const body = sg
+      ? source
+      : source
+          .replace(/\/\/ ---- matmul_forward: [\s\S]*?(?=\/\/ ---- matmul_forward_blocked)/, '')
+          .replace(/\/\/ ---- matmul_backward_input_sg: [\s\S]*?(?=\/\/ ---- matmul_backward_input4)/, '');
     const subgroupKernels: Kernel[] = dtype === 'f16' ? ['subgroup', 'subgroup-f16'] : ['subgroup'];
     const code = prelude + gelu + expandTemplate(body, consts);
     const kernels: Kernel[] = sg ? [...subgroupKernels, fallback] : [fallback];
@@ -298,11 +309,11 @@ export class Matmul {
     );
     const pipelines = Object.fromEntries(kernels.map((k, i) => [k, compiled[i]]));
     const noBias = await rt.storageBuffer(16, { label: 'matmul no-bias' });
-    let backwardPipelines: Record<BackwardKernel, GPUComputePipeline> | undefined;
+    let backwardPipelines: Partial<Record<BackwardKernel, GPUComputePipeline>> | undefined;
     if (opts.backward) {
-      const names = Object.keys(BACKWARD_ENTRY) as BackwardKernel[];
+      const names = (Object.keys(BACKWARD_ENTRY) as BackwardKernel[]).filter((k) => k !== 'inputSg' || sg);
       const compiled = await Promise.all(names.map((k) => rt.pipeline({ code, entryPoint: BACKWARD_ENTRY[k], constants: { WG }, label: BACKWARD_ENTRY[k] })));
-      backwardPipelines = Object.fromEntries(names.map((k, i) => [k, compiled[i]])) as Record<BackwardKernel, GPUComputePipeline>;
+      backwardPipelines = Object.fromEntries(names.map((k, i) => [k, compiled[i]]));
     }
     return new Matmul(rt, dtype, variant, block, sg, fallback, pipelines, noBias, backwardBlock, backwardPipelines);
   }
@@ -340,12 +351,17 @@ export class Matmul {
     const flags = a.accumulate ? 1 : 0;
     const u = params([m, n, k, flags]);
     const bindings = [a.dy, a.w, a.dx];
-    if (n % 4 === 0 && k % 4 === 0) {
-      const { dxm, dxv } = this.backwardBlock;
-      return caches.input4.step(u, bindings, this.grid(Math.ceil(m / dxm) * Math.ceil(k / 4 / dxv)));
-    }
+    const { dsm, dsv, dxm, dxv } = this.backwardBlock;
     const { bm, bn } = this.block;
-    return caches.input.step(u, bindings, this.grid(Math.ceil(m / bm) * Math.ceil(k / bn)));
+    const sg = this.subgroupSize ?? 1;
+    switch (this.backwardInputKernel(n, k)) {
+      case 'subgroup':
+        return caches.inputSg!.step(u, bindings, this.grid(Math.ceil(m / dsm) * Math.ceil(k / 4 / (sg * dsv)) * sg));
+      case 'vec4':
+        return caches.input4!.step(u, bindings, this.grid(Math.ceil(m / dxm) * Math.ceil(k / 4 / dxv)));
+      case 'scalar':
+        return caches.input!.step(u, bindings, this.grid(Math.ceil(m / bm) * Math.ceil(k / bn)));
+    }
   }
 
   /**
@@ -359,15 +375,21 @@ export class Matmul {
     let weight: DispatchStep;
     if (n % 4 === 0 && k % 4 === 0) {
       const { dwj, dwv } = this.backwardBlock;
-      weight = caches.weight4.step(u, [a.dy, a.x, a.dw], this.grid(Math.ceil(n / 4 / dwj) * Math.ceil(k / 4 / dwv)));
+      weight = caches.weight4!.step(u, [a.dy, a.x, a.dw], this.grid(Math.ceil(n / 4 / dwj) * Math.ceil(k / 4 / dwv)));
     } else {
       const { bm, bn } = this.block;
-      weight = caches.weight.step(u, [a.dy, a.x, a.dw], this.grid(Math.ceil(n / bm) * Math.ceil(k / bn)));
+      weight = caches.weight!.step(u, [a.dy, a.x, a.dw], this.grid(Math.ceil(n / bm) * Math.ceil(k / bn)));
     }
-    return a.db ? [weight, caches.bias.step(u, [a.dy, a.db], this.grid(n))] : [weight];
+    return a.db ? [weight, caches.bias!.step(u, [a.dy, a.db], this.grid(n))] : [weight];
   }
 
-  private backwardKernels(): Record<BackwardKernel, StepCache> {
+  /** The dx kernel for inner size n and output width k (tests and benchmarks name it). */
+  backwardInputKernel(n: number, k: number): 'subgroup' | 'vec4' | 'scalar' {
+    if (this.backwardCaches?.inputSg && k % 4 === 0) return 'subgroup';
+    return n % 4 === 0 && k % 4 === 0 ? 'vec4' : 'scalar';
+  }
+
+  private backwardKernels(): Partial<Record<BackwardKernel, StepCache>> {
     if (!this.backwardCaches) throw new InputError('matmul: backward kernels were not compiled (create the Matmul with backward: true)');
     return this.backwardCaches;
   }

@@ -3,44 +3,18 @@
  * scripts/make_train_goldens.py): logits, every parameter's gradient for each loss's dScores, and the
  * dropout paths' determinism. The 10-step AdamW curve is in train-goldens.test.ts.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GpuRuntime } from '../src/gpu/index.js';
-import type { BertBatch } from '../src/model/bert-cpu.js';
 import { BertTrainGraph } from '../src/model/bert-train.js';
 import { loadModel, type LoadedModel } from '../src/model/load.js';
 import { readSafetensorsHeader, readTensorsInto } from '../src/model/safetensors.js';
+import { goldenBatch, modelGolden, TINY_BERT, TRAIN_GOLDENS } from './train-support.js';
 
-const GOLDENS = new URL('./fixtures/goldens/train/', import.meta.url);
-const TINY = new URL('./fixtures/models/tiny-bert', import.meta.url).pathname;
-
-interface GoldenList {
-  input_ids: number[][];
-  token_type_ids: number[][];
-}
-interface ModelGolden {
-  lists: GoldenList[];
-  logits: number[];
-  losses: Record<string, { loss: number; dScores: number[]; file: string }>;
-}
-
-const golden: ModelGolden = JSON.parse(readFileSync(new URL('model.json', GOLDENS), 'utf8'));
-
-/** The golden rows, in order, as one batch padded to the longest. */
-export function goldenBatch(lists: GoldenList[]): BertBatch {
-  const rows = lists.flatMap((l) => l.input_ids.map((ids, i) => ({ ids, typeIds: l.token_type_ids[i] })));
-  return {
-    ids: rows.flatMap((r) => r.ids),
-    typeIds: rows.flatMap((r) => r.typeIds),
-    lengths: rows.map((r) => r.ids.length),
-    paddedLength: Math.max(...rows.map((r) => r.ids.length)),
-    size: rows.length,
-  };
-}
+const golden = modelGolden();
 
 /** Golden gradients as one flat array in the model's layout (word-embedding rows scattered back). */
 async function goldenGrads(model: LoadedModel, file: string): Promise<Float32Array> {
-  const header = await readSafetensorsHeader(new URL(file, GOLDENS).pathname);
+  const header = await readSafetensorsHeader(new URL(file, TRAIN_GOLDENS).pathname);
   const flat = new Float32Array(model.params.totalElements);
   const jobs = [];
   for (const [name, tensor] of header.tensors) {
@@ -92,7 +66,7 @@ const batch = goldenBatch(golden.lists);
 
 beforeAll(async () => {
   rt = await GpuRuntime.create();
-  model = await loadModel(TINY);
+  model = await loadModel(TINY_BERT);
   graph = await BertTrainGraph.create(rt, model, { maxRows: 16, maxTokens: 16 * 48, dropout: { hidden: 0, attention: 0, classifier: 0 } });
 });
 afterAll(() => {

@@ -163,6 +163,8 @@ def load_references():
     sys.modules["allrank.utils.file_utils"] = files
     from allrank.models.losses import approxNDCGLoss, neuralNDCG
 
+    record_sinkhorn_iterations(sys.modules["allrank.models.losses.neuralNDCG"])
+
     # lightning_ir/__init__ imports the whole framework (lightning, datasets); its loss package needs torch only.
     spec = importlib.util.find_spec("lightning_ir")
     pkg = types.ModuleType("lightning_ir")
@@ -182,6 +184,28 @@ def load_references():
     }
     del allrank, lir_listwise
     return sentence_transformers, approxNDCGLoss, neuralNDCG, KLDivergence, InfoNCE, versions
+
+
+SINKHORN = {"iterations": None}
+
+
+def record_sinkhorn_iterations(module):
+    """Wraps allRank's sinkhorn_scaling (as neuralNDCG calls it) to record how many iterations it ran: the
+    smallest max_iter whose result equals the real call's, bit for bit (the loop is deterministic). The
+    batch's count depends on f32 rounding near the tolerance, so the goldens carry it."""
+    original = module.sinkhorn_scaling
+
+    def wrapped(mat, mask=None, tol=1e-6, max_iter=50):
+        out = original(mat, mask, tol=tol, max_iter=max_iter)
+        with torch.no_grad():
+            ref = out.detach()
+            for k in range(1, max_iter + 1):
+                if torch.equal(original(mat.detach(), mask, tol=tol, max_iter=k), ref):
+                    SINKHORN["iterations"] = k
+                    break
+        return out
+
+    module.sinkhorn_scaling = wrapped
 
 
 def stub_cross_encoder(CrossEncoder):
@@ -324,7 +348,10 @@ def loss_goldens(refs):
             for n in sizes:
                 grads.append([float(g) for g in grad[at:at + n]])
                 at += n
-            cases.append({"batch": batch["name"], "loss": name, "options": opts, "value": float(loss.detach()), "grads": grads})
+            case = {"batch": batch["name"], "loss": name, "options": opts, "value": float(loss.detach()), "grads": grads}
+            if name == "neural-ndcg":
+                case["sinkhorn_iterations"] = SINKHORN["iterations"]
+            cases.append(case)
     return {
         "versions": refs.versions,
         "batches": BATCHES,
@@ -425,7 +452,7 @@ def model_goldens(refs, lists):
                 tensors[cname] = g.detach().contiguous()
         save_file(tensors, os.path.join(OUT, f"grads-{name}.safetensors"))
         index["logits"] = [float(x) for x in logits.detach()]
-        index["losses"][name] = {"loss": float(loss), "dScores": [float(x) for x in logits.grad],
+        index["losses"][name] = {"loss": float(loss.detach()), "dScores": [float(x) for x in logits.grad],
                                  "file": f"grads-{name}.safetensors"}
     return index, tok, model, enc
 

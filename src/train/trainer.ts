@@ -558,7 +558,6 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         skipped++;
         const detail = `loss ${loss}, gradient norm ${norm}`;
         warn(`step ${step}: ${detail}; update skipped`);
-        if (bad >= o.maxBadSteps) throw new TrainingDivergedError(step, bad, detail);
       }
       const entry: StepLog = {
         step,
@@ -574,6 +573,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       log.push(entry);
       logFile.write(JSON.stringify(entry) + '\n');
       hooks.onStep?.(entry);
+      if (bad >= o.maxBadSteps) throw new TrainingDivergedError(step, bad, `loss ${loss}, gradient norm ${norm}`);
       if (evalData.length > 0 && o.evalEvery > 0 && step % o.evalEvery === 0 && step !== o.steps) await runEval(step);
       if (o.saveEvery > 0 && step % o.saveEvery === 0 && step !== o.steps) await save(join(o.out, `checkpoint-${step}`), step);
     }

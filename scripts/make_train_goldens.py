@@ -454,6 +454,8 @@ def model_goldens(refs, lists):
         index["logits"] = [float(x) for x in logits.detach()]
         index["losses"][name] = {"loss": float(loss.detach()), "dScores": [float(x) for x in logits.grad],
                                  "file": f"grads-{name}.safetensors"}
+        if name == "neural-ndcg":
+            index["losses"][name]["sinkhorn_iterations"] = SINKHORN["iterations"]
     return index, tok, model, enc
 
 
@@ -476,7 +478,7 @@ def adamw_curve(refs, lists, enc):
         lr = sched.get_last_lr()[0]
         opt.step()
         sched.step()
-        steps.append({"step": step + 1, "loss": float(loss), "lr": lr, "grad_norm": float(norm)})
+        steps.append({"step": step + 1, "loss": float(loss.detach()), "lr": lr, "grad_norm": float(norm)})
     with torch.no_grad():
         final = model(**enc).logits.view(-1)
     return {

@@ -12,7 +12,7 @@
  * read) are left out.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GpuRuntime } from '../src/gpu/index.js';
@@ -144,6 +144,8 @@ export async function run(argv: string[]): Promise<unknown> {
       timing: 'steps 2..N (step 1 compiles pipelines); a step = forward + loss + backward + grad norm + AdamW, with the config dropout',
       memory: 'peak bytes of live GPU buffers created on the device during train() (readback staging excluded)',
     },
+    // The CPU adapter shares the machine's cores: other load slows it down.
+    load_average_1_5_15_min: loadavg().map((x) => round(x, 2)),
     results,
   };
 }

@@ -437,21 +437,21 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   }
   const tokenizerDir = options.resume ?? options.model;
   const tokenizer = await Tokenizer.fromModelDir(tokenizerDir);
-
-  const trainData = await loadTrainingData(options.train, options.trainRun !== undefined ? { run: options.trainRun } : {});
-  const o = resolveOptions(options, model, tokenizer.maxLength, trainData.length);
-  if (state) checkResumeArgs(o, state.args, options.resume!);
-  checkData(o.loss, trainData, o.train);
-  const evalData = o.eval === undefined ? [] : await loadTrainingData(o.eval, o.evalRun !== undefined ? { run: o.evalRun } : {});
-  await loadCore();
-
-  const ownsRuntime = options.device === undefined;
-  const rt = options.device ?? (await GpuRuntime.create());
-  const maxRows = o.batchQueries * o.docsPerQuery;
   const disposables: { dispose(): void }[] = [tokenizer];
   const buffers: GPUBuffer[] = [];
+  let owned: GpuRuntime | undefined;
   let logFile: WriteStream | undefined;
   try {
+    const trainData = await loadTrainingData(options.train, options.trainRun !== undefined ? { run: options.trainRun } : {});
+    const o = resolveOptions(options, model, tokenizer.maxLength, trainData.length);
+    if (state) checkResumeArgs(o, state.args, options.resume!);
+    checkData(o.loss, trainData, o.train);
+    const evalData = o.eval === undefined ? [] : await loadTrainingData(o.eval, o.evalRun !== undefined ? { run: o.evalRun } : {});
+    await loadCore();
+
+    // A runtime the caller passed in stays theirs.
+    const rt = options.device ?? (owned = await GpuRuntime.create());
+    const maxRows = o.batchQueries * o.docsPerQuery;
     const graph = await BertTrainGraph.create(rt, model, { maxRows, maxTokens: maxRows * o.maxLength, dropout: o.dropout });
     disposables.push(graph);
     const losses = await Losses.create(rt);
@@ -605,6 +605,6 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     if (logFile) await new Promise<void>((res) => logFile!.end(() => res()));
     for (const b of buffers) b.destroy();
     for (const d of disposables.reverse()) d.dispose();
-    if (ownsRuntime) rt.destroy();
+    owned?.destroy();
   }
 }

@@ -221,7 +221,7 @@ export class BertGpu {
     if (this.disposed) return;
     this.disposed = true;
     for (const buf of Object.values(this.b)) buf.destroy();
-    for (const kernel of [this.k.embedding, this.k.attention, this.k.layernorm, this.k.pooling]) kernel.destroy();
+    for (const kernel of Object.values(this.k)) kernel.destroy();
   }
 
   private upload(batch: BertBatch): PaddedBatch {

@@ -3,7 +3,7 @@
  * the loss goes down, a resumed run continues bit-exactly, divergence stops cleanly, evaluation reports
  * trec_eval's nDCG@10 / MRR@10, and the helpers (layer truncation, step seeds, metrics) behave.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,6 +98,29 @@ describe('train', () => {
     await run({ ...base(out), steps: 2, saveEvery: 1 });
     await expect(run({ ...base(tmp('mismatch2')), steps: 2, batchQueries: 3, resume: join(out, 'checkpoint-1') })).rejects.toThrow(
       /batchQueries is 3 but the checkpoint was trained with 2/,
+    );
+  });
+
+  it('refuses bad options and data before training, each with a clear message', async () => {
+    const out = tmp('bad');
+    await expect(run({ ...base(out), maxLength: 1000 })).rejects.toThrow("max-length 1000 is over the model's max_position_embeddings (512)");
+    await expect(run({ ...base(out), loss: 'hinge' as never })).rejects.toThrow(/unknown loss 'hinge' \(expected one of bce, /);
+    await expect(run({ ...base(out), steps: 0 })).rejects.toThrow('steps must be an integer >= 1, got 0');
+    await expect(run({ ...base(out), dropout: 1 })).rejects.toThrow('dropout must be a number in [0, 1), got 1');
+    const negative = join(out, 'negative.jsonl');
+    writeFileSync(negative, JSON.stringify({ query: 'q', documents: ['a', 'b'], labels: [1, -1] }) + '\n');
+    await expect(run({ ...base(out), train: negative, loss: 'lambdaloss' })).rejects.toThrow(
+      `${negative}: loss lambdaloss: list 0 has a negative label (-1); gains 2^label - 1 need labels >= 0 (lists numbered from 0 in file order)`,
+    );
+  });
+
+  it('refuses to resume past --steps, or from a checkpoint without optimizer state', async () => {
+    const out = tmp('resume-bad');
+    await run({ ...base(out), steps: 2, saveEvery: 1 });
+    await expect(run({ ...base(tmp('resume-bad2')), steps: 1, resume: out })).rejects.toThrow(`--resume ${out}: the checkpoint is at step 2, past --steps 1`);
+    rmSync(join(out, 'checkpoint-1', 'optimizer.safetensors'));
+    await expect(run({ ...base(tmp('resume-bad3')), steps: 2, resume: join(out, 'checkpoint-1') })).rejects.toThrow(
+      /the checkpoint has no optimizer state \(optimizer\.safetensors\)/,
     );
   });
 

@@ -34,7 +34,7 @@ const DATA = join(ROOT, 'data/cranfield');
 const MODEL = join(ROOT, 'models/all-MiniLM-L6-v2');
 const MEASURES = ['ndcg_cut_10', 'recip_rank'];
 
-const REDUCED = { layers: 2, maxLength: 96, steps: 60, topK: 20, trainDepth: 10, batchQueries: 4, docsPerQuery: 4, lr: 5e-4 };
+const REDUCED = { layers: 2, maxLength: 96, steps: 150, topK: 20, trainDepth: 10, batchQueries: 4, docsPerQuery: 4, lr: 5e-4 };
 const FULL = { layers: 6, maxLength: 256, steps: 450, topK: 100, trainDepth: 100, batchQueries: 4, docsPerQuery: 16, lr: 5e-5 };
 
 const { values } = parseArgs({

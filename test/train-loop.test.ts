@@ -79,7 +79,7 @@ describe('train', () => {
 
   it('resumes bit-exactly: 6 steps straight = 3 steps + resume for 3 (with dropout and shuffling)', async () => {
     const straight = tmp('straight');
-    const opts = { steps: 6, saveEvery: 3, dropout: 0.1, lr: 5e-4, seed: 7 };
+    const opts = { steps: 6, saveEvery: 3, dropout: 0.1, lr: 5e-4, seed: 7, eval: LISTS, evalEvery: 3 };
     const a = await run({ ...base(straight), ...opts });
     const resumed = tmp('resumed');
     const b = await run({ ...base(resumed), ...opts, resume: join(straight, 'checkpoint-3') });
@@ -88,9 +88,14 @@ describe('train', () => {
     const [x, y] = await Promise.all([tensorBytes(straight), tensorBytes(resumed)]);
     expect([...y.keys()].sort()).toEqual([...x.keys()].sort());
     for (const [name, bytes] of x) expect(Buffer.compare(bytes, y.get(name)!), name).toBe(0);
-    // The resumed run's log holds the whole history.
-    const log = readFileSync(join(resumed, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(log.filter((l) => !l.eval).map((l) => l.loss)).toEqual(a.map((l) => l.loss));
+    // The resumed run's log holds the whole history, evaluations included, as the straight run's does.
+    const log = (dir: string) =>
+      readFileSync(join(dir, 'train_log.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => ({ ...JSON.parse(l), elapsed_s: undefined }));
+    expect(log(resumed)).toEqual(log(straight));
+    expect(log(straight).filter((l) => l.eval).map((l) => l.step)).toEqual([3, 6]);
   });
 
   it('refuses to resume with a different sampler configuration', async () => {

@@ -487,8 +487,11 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
 
     await mkdir(o.out, { recursive: true });
     logFile = createWriteStream(join(o.out, 'train_log.jsonl'));
-    for (const l of log) logFile.write(JSON.stringify(l) + '\n');
-    for (const e of evals) logFile.write(JSON.stringify(evalLine(e)) + '\n');
+    // The resumed run's history first, each evaluation after its step, as the original run wrote them.
+    for (const l of log) {
+      logFile.write(JSON.stringify(l) + '\n');
+      for (const e of evals) if (e.step === l.step) logFile.write(JSON.stringify(evalLine(e)) + '\n');
+    }
 
     hooks.onStart?.({
       startStep,

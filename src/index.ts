@@ -21,3 +21,4 @@ export { argsortDesc, topK, type Ranking, type Scores } from './core/ranking.js'
 export { rrf, blend, type BlendOptions, type BlendResult, type FusedList, type Normalization } from './core/fusion.js';
 export * from './eval/index.js';
 export * from './gpu/index.js';
+export * from './train/index.js';

@@ -65,6 +65,8 @@ describe('train', () => {
   it('lowers the loss over 20 steps on a fixed batch (no dropout, no shuffle)', async () => {
     const logs = await run({ ...base(tmp('decrease')), train: LISTS, batchQueries: 2, docsPerQuery: 6, steps: 20, lr: 1e-3, warmup: 0, dropout: 0, shuffle: false, loss: 'lambdaloss' });
     expect(logs.map((l) => l.step)).toEqual([...Array(20).keys()].map((i) => i + 1));
+    // Each step is logged with the epoch its batch belongs to: 4 steps per epoch.
+    expect(logs.map((l) => l.epoch)).toEqual([...Array(20).keys()].map((i) => Math.floor(i / 4)));
     for (const l of logs) {
       expect(Number.isFinite(l.loss)).toBe(true);
       expect(Number.isFinite(l.grad_norm)).toBe(true);

@@ -521,6 +521,8 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     let bad = 0;
     let skipped = 0;
     for (let step = startStep + 1; step <= o.steps; step++) {
+      // The epoch this batch belongs to (after next(), the sampler points at the following batch's).
+      const epoch = sampler.epoch;
       const lists = sampler.next();
       const flat = flatten(lists, teacherBuf !== undefined);
       const rows = flat.documents.length;
@@ -567,7 +569,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         loss: Number.isFinite(loss) ? loss : null,
         lr,
         grad_norm: Number.isFinite(norm) ? norm : null,
-        epoch: sampler.epoch,
+        epoch,
         tokens,
         padded_tokens: batch.size * batch.paddedLength,
         elapsed_s: Math.round(performance.now() - t0) / 1000,

@@ -136,6 +136,48 @@ describe('BertTrainGraph with dropout', () => {
     }
   });
 
+  it('gives the gradient of the dropped-out network: directional derivatives match central differences (same seed)', async () => {
+    const drop = await BertTrainGraph.create(rt, model, { maxRows: 16, maxTokens: 16 * 48, dropout: { hidden: 0.2, attention: 0.2, classifier: 0.2 } });
+    try {
+      // L = c · scores for a fixed c: dL/dscores = c. The masks depend only on the seed, so L is a smooth
+      // function of the parameters and a central difference along v must equal grad · v.
+      const rand = (() => {
+        let a = 12345;
+        return () => ((a = (Math.imul(a, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+      })();
+      const c = Float32Array.from({ length: batch.size }, rand);
+      const dScores = await rt.storageBuffer(c);
+      const base = model.params.data.slice();
+      const loss = async (params: Float32Array) => {
+        drop.writeParams(params);
+        rt.dispatch(drop.forwardSteps(batch, { train: true, seed: 99 }));
+        const [bytes] = await rt.read([{ buffer: drop.scores, offset: 0, size: batch.size * 4 }]);
+        return new Float32Array(bytes).reduce((s, x, i) => s + x * c[i], 0);
+      };
+      drop.writeParams(base);
+      drop.zeroGrads();
+      rt.dispatch([...drop.forwardSteps(batch, { train: true, seed: 99 }), ...drop.backwardSteps(dScores)]);
+      const grads = await drop.readGrads();
+      dScores.destroy();
+      for (const prefix of ['encoder.layer.0.', 'embeddings.', 'pooler.', 'encoder.layer.1.attention.']) {
+        // A random direction over the tensors with this prefix, scaled to each tensor's size.
+        const v = new Float32Array(base.length);
+        for (const e of model.params.entries.values()) {
+          if (!e.name.startsWith(prefix)) continue;
+          for (let i = e.offset; i < e.offset + e.size; i++) v[i] = rand();
+        }
+        const h = 1e-3;
+        const plus = await loss(base.map((x, i) => x + h * v[i]));
+        const minus = await loss(base.map((x, i) => x - h * v[i]));
+        const numeric = (plus - minus) / (2 * h);
+        const analytic = grads.reduce((s, g, i) => s + g * v[i], 0);
+        expect(Math.abs(numeric - analytic) / Math.abs(analytic), `${prefix}: ${numeric} vs ${analytic}`).toBeLessThan(2e-3);
+      }
+    } finally {
+      drop.dispose();
+    }
+  });
+
   it('refuses a bi-encoder, bad rates and a backward without a forward', async () => {
     await expect(BertTrainGraph.create(rt, { ...model, kind: 'bi-encoder', numLabels: 0 }, { maxRows: 1, maxTokens: 8, dropout: { hidden: 0, attention: 0, classifier: 0 } })).rejects.toThrow(
       /cross-encoder with one label/,

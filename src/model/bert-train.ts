@@ -21,7 +21,7 @@
  */
 import { InputError } from '../errors.js';
 import type { BufferBinding, DispatchStep, GpuRuntime } from '../gpu/index.js';
-import { checkSupported, padBatch, type BertBatch, type PaddedBatch } from './bert-cpu.js';
+import { checkSupported, type BertBatch, type PaddedBatch } from './bert-cpu.js';
 import { Activation } from './kernels/activation.js';
 import { Attention } from './kernels/attention.js';
 import { elements } from './kernels/common.js';
@@ -30,7 +30,7 @@ import { Embedding } from './kernels/embedding.js';
 import { LayerNorm } from './kernels/layernorm.js';
 import { Matmul } from './kernels/matmul.js';
 import { Pooling } from './kernels/pooling.js';
-import { BatchBudgetError } from './bert.js';
+import { uploadBatch } from './bert.js';
 import type { LoadedModel } from './load.js';
 
 export interface DropoutRates {
@@ -283,7 +283,7 @@ export class BertTrainGraph {
   forwardSteps(batch: BertBatch, o: { train: boolean; seed: number }): DispatchStep[] {
     this.check();
     if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) throw new InputError(`seed must be a u32, got ${o.seed}`);
-    const padded = this.upload(batch);
+    const padded = uploadBatch(this.rt, this.model, this, this.b, batch);
     const rates = o.train ? this.dropout : NO_DROPOUT;
     this.last = { padded, rates, seed: o.seed };
     if (padded.size === 0) return [];
@@ -340,21 +340,6 @@ export class BertTrainGraph {
 
   private check(): void {
     if (this.disposed) throw new InputError('this BertTrainGraph was disposed');
-  }
-
-  private upload(batch: BertBatch): PaddedBatch {
-    const padded = padBatch(this.model, batch);
-    const tokens = padded.size * padded.length;
-    if (padded.size > this.maxRows) throw new BatchBudgetError(`batch of ${padded.size} rows is over the budget of ${this.maxRows} rows`);
-    if (tokens > this.maxTokens) {
-      throw new BatchBudgetError(`batch of ${padded.size} rows × ${padded.length} tokens = ${tokens} padded tokens is over the budget of ${this.maxTokens}`);
-    }
-    if (padded.size > 0) {
-      this.rt.write(this.b.ids, padded.ids);
-      this.rt.write(this.b.typeIds, padded.typeIds);
-      this.rt.write(this.b.lengths, padded.lengths);
-    }
-    return padded;
   }
 
   private param(name: string): BufferBinding {

@@ -92,6 +92,31 @@ function positiveInt(name: string, v: number): number {
   return v;
 }
 
+/**
+ * Pads and checks a batch against the model and a graph's budget, then queues its ids, type ids and
+ * lengths for upload (shared by the inference and training graphs).
+ */
+export function uploadBatch(
+  rt: GpuRuntime,
+  model: LoadedModel,
+  budget: { maxRows: number; maxTokens: number },
+  to: { ids: GPUBuffer; typeIds: GPUBuffer; lengths: GPUBuffer },
+  batch: BertBatch,
+): PaddedBatch {
+  const padded = padBatch(model, batch);
+  const tokens = padded.size * padded.length;
+  if (padded.size > budget.maxRows) throw new BatchBudgetError(`batch of ${padded.size} rows is over the budget of ${budget.maxRows} rows`);
+  if (tokens > budget.maxTokens) {
+    throw new BatchBudgetError(`batch of ${padded.size} rows × ${padded.length} tokens = ${tokens} padded tokens is over the budget of ${budget.maxTokens}`);
+  }
+  if (padded.size > 0) {
+    rt.write(to.ids, padded.ids);
+    rt.write(to.typeIds, padded.typeIds);
+    rt.write(to.lengths, padded.lengths);
+  }
+  return padded;
+}
+
 export class BertGpu {
   readonly model: LoadedModel;
   readonly dtype: Dtype;
@@ -226,18 +251,7 @@ export class BertGpu {
 
   private upload(batch: BertBatch): PaddedBatch {
     if (this.disposed) throw new InputError('this BertGpu was disposed');
-    const padded = padBatch(this.model, batch);
-    const tokens = padded.size * padded.length;
-    if (padded.size > this.maxRows) throw new BatchBudgetError(`batch of ${padded.size} rows is over the budget of ${this.maxRows} rows`);
-    if (tokens > this.maxTokens) {
-      throw new BatchBudgetError(`batch of ${padded.size} rows × ${padded.length} tokens = ${tokens} padded tokens is over the budget of ${this.maxTokens}`);
-    }
-    if (padded.size > 0) {
-      this.rt.write(this.b.ids, padded.ids);
-      this.rt.write(this.b.typeIds, padded.typeIds);
-      this.rt.write(this.b.lengths, padded.lengths);
-    }
-    return padded;
+    return uploadBatch(this.rt, this.model, this, this.b, batch);
   }
 
   private async readBack(buffer: GPUBuffer, count: number): Promise<Float32Array> {

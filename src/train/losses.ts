@@ -65,6 +65,7 @@
 import { InputError } from '../errors.js';
 import type { BufferBinding, DispatchStep, GpuRuntime } from '../gpu/index.js';
 import { params as uniformWords, shaderSource, StepCache } from '../model/kernels/common.js';
+import { Scratch } from '../model/kernels/scratch.js';
 
 export type LossName =
   | 'bce'
@@ -563,34 +564,6 @@ export interface LossStepArgs {
   dScores: BufferBinding;
   /** neural-ndcg: the longest list (sizes its n×n scratch per list); default `rows`. Longer lists give NaN. */
   maxListLength?: number;
-}
-
-/** A scratch buffer that only grows (steps already handed out keep their old one alive until destroy()). */
-class Scratch {
-  private current: GPUBuffer | undefined;
-  private readonly retired: GPUBuffer[] = [];
-
-  constructor(
-    private readonly rt: GpuRuntime,
-    private readonly label: string,
-  ) {}
-
-  get(bytes: number): GPUBuffer {
-    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
-    if (!this.current || this.current.size < size) {
-      if (this.current) this.retired.push(this.current);
-      // Doubling keeps the number of reallocations logarithmic in the largest batch.
-      const grown = Math.max(size, (this.current?.size ?? 0) * 2);
-      this.current = this.rt.device.createBuffer({ size: grown, usage: GPUBufferUsage.STORAGE, label: this.label });
-    }
-    return this.current;
-  }
-
-  destroy(): void {
-    for (const b of [...this.retired, ...(this.current ? [this.current] : [])]) b.destroy();
-    this.retired.length = 0;
-    this.current = undefined;
-  }
 }
 
 const WG = 64;

@@ -18,15 +18,10 @@ struct Params {
 
 override WG: u32 = 64u;
 
-@compute @workgroup_size(WG)
-fn layernorm_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let row = gid.x + gid.y * nwg.x * WG;
-  if (row >= p.rows) {
-    return;
-  }
-  let base = row * p.hidden;
+// (mean, 1 / sqrt(var + eps)) of the row of x + residual starting at `base`. Two passes (mean, then
+// squared deviations): no cancellation when |mean| >> std.
+fn row_statistics(base: u32) -> vec2<f32> {
   let n = f32(p.hidden);
-  // Two passes (mean, then squared deviations): no cancellation when |mean| >> std.
   var sum = 0.0;
   for (var c = 0u; c < p.hidden; c++) {
     sum += f32(x[base + c]) + f32(residual[base + c]);
@@ -37,7 +32,19 @@ fn layernorm_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wor
     let d = f32(x[base + c]) + f32(residual[base + c]) - mean;
     sq += d * d;
   }
-  let inv = inverseSqrt(sq / n + p.eps);
+  return vec2<f32>(mean, inverseSqrt(sq / n + p.eps));
+}
+
+@compute @workgroup_size(WG)
+fn layernorm_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = gid.x + gid.y * nwg.x * WG;
+  if (row >= p.rows) {
+    return;
+  }
+  let base = row * p.hidden;
+  let st = row_statistics(base);
+  let mean = st.x;
+  let inv = st.y;
   for (var c = 0u; c < p.hidden; c++) {
     let d = f32(x[base + c]) + f32(residual[base + c]) - mean;
     y[base + c] = T(d * inv * f32(gamma[c]) + f32(beta[c]));
@@ -71,18 +78,10 @@ fn layernorm_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_wo
   }
   let base = row * p.hidden;
   let n = f32(p.hidden);
-  // The forward's statistics, recomputed the same way (two passes).
-  var sum = 0.0;
-  for (var c = 0u; c < p.hidden; c++) {
-    sum += f32(x[base + c]) + f32(residual[base + c]);
-  }
-  let mean = sum / n;
-  var sq = 0.0;
-  for (var c = 0u; c < p.hidden; c++) {
-    let d = f32(x[base + c]) + f32(residual[base + c]) - mean;
-    sq += d * d;
-  }
-  let inv = inverseSqrt(sq / n + p.eps);
+  // The forward's statistics, recomputed the same way.
+  let st = row_statistics(base);
+  let mean = st.x;
+  let inv = st.y;
   stats[2u * row] = mean;
   stats[2u * row + 1u] = inv;
   var sg = 0.0;

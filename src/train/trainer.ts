@@ -200,6 +200,8 @@ interface TrainerState {
   step: number;
   /** AdamW's t: updates applied so far (skipped steps do not count). */
   updates: number;
+  /** Non-finite steps in a row at the checkpoint, so a resumed run stops where the original would. */
+  badSteps?: number;
   sampler: ListSamplerState;
   args: ResolvedTrainOptions;
   log: StepLog[];
@@ -512,13 +514,13 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       hooks.onEval?.(e);
     };
     const save = async (dir: string, step: number) => {
-      const trainerState: TrainerState = { step, updates, sampler: sampler.state(), args: o, log, evals };
+      const trainerState: TrainerState = { step, updates, badSteps: bad, sampler: sampler.state(), args: o, log, evals };
       await saveCheckpoint(dir, { model, params: await graph.readParams(), optimizer: await adamw.readState(), tokenizerDir, state: trainerState });
       hooks.onCheckpoint?.(dir, step);
     };
 
     const t0 = performance.now();
-    let bad = 0;
+    let bad = state?.badSteps ?? 0;
     let skipped = 0;
     for (let step = startStep + 1; step <= o.steps; step++) {
       // The epoch this batch belongs to (after next(), the sampler points at the following batch's).

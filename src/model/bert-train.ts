@@ -26,7 +26,7 @@ import { Activation } from './kernels/activation.js';
 import { Attention } from './kernels/attention.js';
 import { elements } from './kernels/common.js';
 import { Dropout } from './kernels/dropout.js';
-import { Embedding } from './kernels/embedding.js';
+import { Embedding, embeddingBindings } from './kernels/embedding.js';
 import { LayerNorm } from './kernels/layernorm.js';
 import { Matmul } from './kernels/matmul.js';
 import { Pooling } from './kernels/pooling.js';
@@ -385,7 +385,6 @@ export class BertTrainGraph {
 
   private embeddingForward(): DispatchStep[] {
     const { B, L, T, H, eps } = this.shape;
-    const p = (n: string) => this.param(`embeddings.${n}`);
     return [
       this.k.embedding.step({
         batch: B,
@@ -395,11 +394,7 @@ export class BertTrainGraph {
         ids: this.b.ids,
         typeIds: this.b.typeIds,
         lengths: this.b.lengths,
-        word: p('word_embeddings.weight'),
-        position: p('position_embeddings.weight'),
-        tokenType: p('token_type_embeddings.weight'),
-        gamma: p('LayerNorm.weight'),
-        beta: p('LayerNorm.bias'),
+        ...embeddingBindings((n) => this.param(n)),
         y: this.b.emb,
       }),
       ...this.drop(this.b.emb, this.b.embDrop, T * H, this.last!.rates.hidden, 0),
@@ -561,8 +556,7 @@ export class BertTrainGraph {
     const N = this.model.config.numHiddenLayers;
     const dH0 = N % 2 === 0 ? this.b.dA : this.b.dB;
     const dEmb = rates.hidden > 0 ? this.b.dTmp : dH0;
-    const p = (n: string) => this.param(`embeddings.${n}`);
-    const g = (n: string) => this.grad(`embeddings.${n}`);
+    const d = embeddingBindings((n) => this.grad(n));
     return [
       ...this.dropBack(dH0, this.b.dTmp, T * H, rates.hidden, 0),
       ...this.k.embedding.backwardSteps({
@@ -577,16 +571,13 @@ export class BertTrainGraph {
         hostLengths: padded.lengths,
         vocabSize: this.model.config.vocabSize,
         typeVocabSize: this.model.config.typeVocabSize,
-        word: p('word_embeddings.weight'),
-        position: p('position_embeddings.weight'),
-        tokenType: p('token_type_embeddings.weight'),
-        gamma: p('LayerNorm.weight'),
+        ...embeddingBindings((n) => this.param(n)),
         dy: dEmb,
-        dWord: g('word_embeddings.weight'),
-        dPosition: g('position_embeddings.weight'),
-        dTokenType: g('token_type_embeddings.weight'),
-        dGamma: g('LayerNorm.weight'),
-        dBeta: g('LayerNorm.bias'),
+        dWord: d.word,
+        dPosition: d.position,
+        dTokenType: d.tokenType,
+        dGamma: d.gamma,
+        dBeta: d.beta,
       }),
     ];
   }

@@ -16,7 +16,7 @@ import type { BufferBinding, DispatchStep, GpuRuntime } from '../gpu/index.js';
 import { checkSupported, padBatch, type BertBatch, type PaddedBatch } from './bert-cpu.js';
 import { Attention } from './kernels/attention.js';
 import { bytesPer, checkDtype, elements, pack, unpack, type Dtype } from './kernels/common.js';
-import { Embedding } from './kernels/embedding.js';
+import { Embedding, embeddingBindings } from './kernels/embedding.js';
 import { LayerNorm } from './kernels/layernorm.js';
 import { Matmul } from './kernels/matmul.js';
 import { Pooling } from './kernels/pooling.js';
@@ -267,7 +267,6 @@ export class BertGpu {
 
   private embeddingSteps(B: number, L: number): DispatchStep[] {
     const { config } = this.model;
-    const p = (n: string) => this.param(`embeddings.${n}`);
     return [
       this.k.embedding.step({
         batch: B,
@@ -277,11 +276,7 @@ export class BertGpu {
         ids: this.b.ids,
         typeIds: this.b.typeIds,
         lengths: this.b.lengths,
-        word: p('word_embeddings.weight'),
-        position: p('position_embeddings.weight'),
-        tokenType: p('token_type_embeddings.weight'),
-        gamma: p('LayerNorm.weight'),
-        beta: p('LayerNorm.bias'),
+        ...embeddingBindings((n) => this.param(n)),
         y: this.b.h,
       }),
     ];

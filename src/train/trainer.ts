@@ -168,32 +168,9 @@ export class TrainingDivergedError extends GpurankError {
   }
 }
 
-export interface ResolvedTrainOptions {
-  model: string;
-  train: string;
-  trainRun?: string;
-  eval?: string;
-  evalRun?: string;
-  loss: LossName;
-  out: string;
-  steps: number;
-  lr: number;
-  batchQueries: number;
-  docsPerQuery: number;
-  maxLength: number;
-  warmup: number;
-  weightDecay: number;
-  maxGradNorm: number;
-  seed: number;
-  shuffle: boolean;
-  dropout: DropoutRates;
-  evalEvery: number;
-  saveEvery: number;
-  lambdaScheme?: LambdaScheme;
-  layers?: number;
-  maxBadSteps: number;
-  resume?: string;
-}
+/** `TrainOptions` after defaults and checks: every tunable set, dropout per site, no runtime. */
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'trainRun' | 'eval' | 'evalRun' | 'lambdaScheme' | 'layers' | 'resume' | 'epochs' | 'dropout' | 'device'>> &
+  Pick<TrainOptions, 'trainRun' | 'eval' | 'evalRun' | 'lambdaScheme' | 'layers' | 'resume'> & { dropout: DropoutRates };
 
 /** What the checkpoint's trainer_state.json carries for `resume`. */
 interface TrainerState {

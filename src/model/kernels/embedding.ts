@@ -56,6 +56,18 @@ export function embeddingCpu<A extends Float32Array | Float64Array = Float32Arra
   return y;
 }
 
+/** The five embedding tensors as bindings, by their HF names under `embeddings.` (`bind` resolves one). */
+export function embeddingBindings(bind: (name: string) => BufferBinding): { word: BufferBinding; position: BufferBinding; tokenType: BufferBinding; gamma: BufferBinding; beta: BufferBinding } {
+  const p = (n: string) => bind(`embeddings.${n}`);
+  return {
+    word: p('word_embeddings.weight'),
+    position: p('position_embeddings.weight'),
+    tokenType: p('token_type_embeddings.weight'),
+    gamma: p('LayerNorm.weight'),
+    beta: p('LayerNorm.bias'),
+  };
+}
+
 export interface EmbeddingArgs extends EmbeddingShape {
   /** u32 [batch * length]. */
   ids: BufferBinding;
